@@ -1,0 +1,97 @@
+//! Error types of the model crate.
+
+use crate::config::ConfigError;
+use reparam_tensor::TensorError;
+use thiserror::Error;
+
+/// Why a checkpoint could not be loaded or written. Every variant names the key(s) involved.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// Reading or writing the file failed.
+    #[error("cannot access `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file (truncated, bad header, bad offsets, ...).
+    #[error("not a valid safetensors file: {0}")]
+    Format(#[from] safetensors::SafeTensorError),
+    /// The key names match neither the official nor the timm scheme, or mix both.
+    #[error("cannot tell the key naming scheme: {reason}")]
+    UnknownScheme {
+        /// What was seen.
+        reason: String,
+    },
+    /// Keys the architecture needs are absent.
+    #[error("missing key(s): {}", keys.join(", "))]
+    MissingKeys {
+        /// The absent keys (sorted).
+        keys: Vec<String>,
+    },
+    /// Keys the architecture does not use are present.
+    #[error("unexpected key(s): {}", keys.join(", "))]
+    UnexpectedKeys {
+        /// The extra keys (sorted).
+        keys: Vec<String>,
+    },
+    /// A tensor has the wrong shape.
+    #[error("`{key}` has shape {actual:?}, expected {expected:?}")]
+    WrongShape {
+        /// The tensor.
+        key: String,
+        /// The shape the architecture needs.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        actual: Vec<usize>,
+    },
+    /// A tensor's dtype is not f32, f16 or bf16.
+    #[error("`{key}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
+    UnsupportedDtype {
+        /// The tensor.
+        key: String,
+        /// The dtype in the file.
+        dtype: String,
+    },
+    /// A tensor holds NaN or ±∞.
+    #[error("`{key}` holds a non-finite value ({value}) at element {index}")]
+    NonFinite {
+        /// The tensor.
+        key: String,
+        /// Flat index of the first bad element.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// The tensors do not describe a consistent RepVGG network.
+    #[error("inconsistent architecture at `{key}`: {reason}")]
+    InconsistentArchitecture {
+        /// The tensor where the inconsistency shows.
+        key: String,
+        /// What is inconsistent.
+        reason: String,
+    },
+    /// The file holds the other form than the one asked for (training vs deployed).
+    #[error("expected a {expected} checkpoint, found a {found} one")]
+    WrongForm {
+        /// The form asked for.
+        expected: &'static str,
+        /// The form found.
+        found: &'static str,
+    },
+}
+
+/// Any error of the model crate.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Bad architecture.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Bad tensor operand (shape, value) while running or folding.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+}
