@@ -1,1 +1,6 @@
-//! x
+//! The one integration-test binary of the workspace: tests that span crates, fixtures produced
+//! by the upstream PyTorch code (timm), and malformed inputs.
+
+mod checkpoint;
+mod equivalence;
+mod fixtures;

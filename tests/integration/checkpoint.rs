@@ -1,0 +1,1 @@
+//! Checkpoint loading: round trips, naming schemes, dtypes and every malformed-file error.

@@ -1,0 +1,1 @@
+//! Property: the multi-branch net and its fold compute the same function.
