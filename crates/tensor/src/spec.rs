@@ -77,7 +77,9 @@ impl ConvSpec {
         if self.groups == 0 {
             return Err(TensorError::invalid("groups", "must be at least 1"));
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Err(TensorError::invalid(
                 "groups",
                 format!(

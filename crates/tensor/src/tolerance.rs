@@ -100,17 +100,17 @@ pub fn compare(actual: &Tensor, expected: &Tensor) -> Result<Comparison, TensorE
     let mut diff_sq = 0.0f64;
     for (i, (&a, &e)) in actual.data().iter().zip(expected.data()).enumerate() {
         let (a, e) = (f64::from(a), f64::from(e));
-        let err = if a.is_finite() || !e.is_finite() {
-            let d = if a == e { 0.0 } else { (a - e).abs() };
-            diff_sq += d * d;
-            let denom = e.abs().max(rms);
-            if d == 0.0 { 0.0 } else { d / denom }
+        // NaN on either side, or an infinity on one side only, makes `d` non-finite.
+        let d = if a == e { 0.0 } else { (a - e).abs() };
+        let err = if d == 0.0 {
+            0.0
+        } else if d.is_finite() {
+            d / e.abs().max(rms)
         } else {
-            diff_sq = f64::INFINITY;
             f64::INFINITY
         };
-        // `!(err <= worst)` also catches a NaN error (NaN expected and finite actual).
-        if !(err <= worst.1) {
+        diff_sq += if d.is_finite() { d * d } else { f64::INFINITY };
+        if err > worst.1 {
             worst = (i, err);
         }
     }
