@@ -6,6 +6,7 @@
 //! - [`checkpoint`]: safetensors I/O in official and timm naming.
 //! - [`fold`]: the re-parameterization.
 //! - [`graph`] and [`exec`]: ops for both forms and executors that run them.
+//! - [`stats`]: per-layer params, MACs and Winograd MULs of the deployed network (paper counts).
 
 pub mod checkpoint;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod fold;
 pub mod graph;
 pub mod net;
 pub mod random;
+pub mod stats;
 
 pub use checkpoint::{Checkpoint, LoadOptions, Loaded, Naming};
 pub use config::{BlockSpec, Config, ConfigError, StageConfig};
