@@ -1,1 +1,63 @@
-fn main() {}
+//! `reparam`: inspect, re-parameterize and run RepVGG models.
+//!
+//! - `reparam info <MODEL|CHECKPOINT>`: per-layer table of shapes, params, MACs and Winograd MULs.
+//! - `reparam fuse IN OUT`: fold a training-time checkpoint into its deployed (plain) form.
+//! - `reparam run`: run a model (built-in synthetic weights or a checkpoint) on an image batch.
+//!
+//! Every failure is reported on stderr with what to do about it, and the exit status is non-zero
+//! (1 for a failed command, 2 for a usage error reported by clap).
+
+mod args;
+mod commands;
+mod error;
+mod source;
+mod table;
+mod tensor_io;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Inspect, re-parameterize and run RepVGG models (Ding et al., CVPR 2021).
+#[derive(Debug, Parser)]
+#[command(name = "reparam", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  \
+    reparam info a0\n  \
+    reparam fuse repvgg_a0_train.safetensors repvgg_a0_deploy.safetensors\n  \
+    reparam run --model a0 --form multi-branch --input-size 96")]
+struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the per-layer table of a model or checkpoint: shapes, params, MACs, Winograd MULs.
+    Info(commands::info::InfoArgs),
+    /// Re-parameterize a training-time checkpoint into a deployed (plain) one.
+    Fuse(commands::fuse::FuseArgs),
+    /// Run a model on an image batch and print the top-5 classes and the time taken.
+    Run(commands::run::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = match &cli.command {
+        Command::Info(args) => commands::info::info(args, &mut stdout),
+        Command::Fuse(args) => commands::fuse::fuse(args, &mut stdout),
+        Command::Run(args) => commands::run::run(args, &mut stdout),
+    };
+    let _ = stdout.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `reparam info a0 | head`: the reader went away; nothing left to report.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Value parsers and enums shared by the commands; every parser returns a message clap prints
+//! under the offending option.
+
+use clap::ValueEnum;
+use repvgg::Naming;
+use repvgg::stats::{InputSize, MAX_INPUT_SIDE};
+
+/// Key naming scheme of a written checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamingArg {
+    /// `DingXiaoH/RepVGG`: `stage1.0.rbr_reparam.weight`, `linear.weight`.
+    Official,
+    /// timm `byobnet`: `stages.0.0.reparam_conv.weight`, `head.fc.weight`.
+    Timm,
+}
+
+impl From<NamingArg> for Naming {
+    fn from(n: NamingArg) -> Self {
+        match n {
+            NamingArg::Official => Naming::Official,
+            NamingArg::Timm => Naming::Timm,
+        }
+    }
+}
+
+/// Which form of the network to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Form {
+    /// Re-parameterized: one 3x3 conv + bias + ReLU per block.
+    Plain,
+    /// As trained: 3x3 conv + BN, 1x1 conv + BN and identity BN per block, summed.
+    MultiBranch,
+}
+
+/// `H` or `HxW` (also `H×W`, `H,W`), each side from 1 to [`MAX_INPUT_SIDE`].
+pub fn parse_input_size(s: &str) -> Result<InputSize, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split(['x', '×', ',']).collect();
+    let side = |p: &str| -> Result<usize, String> {
+        let v: usize = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size; use H or HxW, e.g. 224 or 224x192"))?;
+        if v == 0 || v > MAX_INPUT_SIDE {
+            return Err(format!(
+                "each side must be between 1 and {MAX_INPUT_SIDE} pixels, got {v}"
+            ));
+        }
+        Ok(v)
+    };
+    match parts.as_slice() {
+        [h] => Ok(InputSize::square(side(h)?)),
+        [h, w] => Ok(InputSize::new(side(h)?, side(w)?)),
+        _ => Err(format!(
+            "`{s}` is not a size; use H or HxW, e.g. 224 or 224x192"
+        )),
+    }
+}
+
+/// A batch size from 1 to 4096.
+pub fn parse_batch(s: &str) -> Result<usize, String> {
+    const MAX: usize = 4096;
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("the batch must be between 1 and {MAX}, got {n}")),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+/// A batch-norm ε: finite and > 0.
+pub fn parse_bn_eps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(e) if e.is_finite() && e > 0.0 => Ok(e),
+        Ok(e) => Err(format!(
+            "ε must be a positive finite number (PyTorch's default is 1e-5), got {e}"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number; e.g. 1e-5")),
+    }
+}
+
+/// Human-readable name of a naming scheme.
+pub fn naming_name(n: Naming) -> &'static str {
+    match n {
+        Naming::Official => "official",
+        Naming::Timm => "timm",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_sizes() {
+        assert_eq!(parse_input_size("224"), Ok(InputSize::square(224)));
+        assert_eq!(parse_input_size("224x192"), Ok(InputSize::new(224, 192)));
+        assert_eq!(parse_input_size(" 32X48 "), Ok(InputSize::new(32, 48)));
+        assert_eq!(parse_input_size("7×9"), Ok(InputSize::new(7, 9)));
+        assert_eq!(parse_input_size("1,1"), Ok(InputSize::new(1, 1)));
+        for bad in ["", "0", "x", "224x", "-3", "1x2x3", "abc", "2000000", "3.5"] {
+            let e = parse_input_size(bad).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(parse_input_size("0x4").unwrap_err().contains("between 1"));
+    }
+
+    #[test]
+    fn batches() {
+        assert_eq!(parse_batch("1"), Ok(1));
+        assert_eq!(parse_batch("4096"), Ok(4096));
+        assert!(parse_batch("0").unwrap_err().contains("between"));
+        assert!(parse_batch("4097").is_err());
+        assert!(parse_batch("-1").unwrap_err().contains("whole number"));
+    }
+
+    #[test]
+    fn bn_eps() {
+        assert_eq!(parse_bn_eps("1e-5"), Ok(1e-5));
+        assert_eq!(parse_bn_eps("0.001"), Ok(0.001));
+        for bad in ["0", "-1e-5", "nan", "inf", "eps"] {
+            assert!(parse_bn_eps(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(Naming::from(NamingArg::Timm), Naming::Timm);
+        assert_eq!(naming_name(Naming::Official), "official");
+    }
+}

@@ -1,0 +1,344 @@
+//! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
+
+use crate::args::{Form, naming_name, parse_batch, parse_bn_eps, parse_input_size};
+use crate::commands::{duration, same_file};
+use crate::error::CliError;
+use crate::source;
+use crate::table::si;
+use crate::tensor_io::{encode_logits, parse_input, synthetic_input};
+use clap::Args;
+use reparam_tensor::Tensor;
+use repvgg::stats::{InputSize, ModelStats};
+use repvgg::{Checkpoint, Executor, Graph, LoadOptions, TrainNet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How many classes are printed per image.
+const TOP_K: usize = 5;
+
+/// Arguments of `reparam run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without --checkpoint the weights are deterministic synthetic ones \
+    (seeded by --seed), so the command works without a download; without --input the image batch \
+    is synthetic too (uniform in [-1, 1), seeded by --seed).\n\n\
+    Examples:\n  reparam run --model a0\n  reparam run --model b1g4 --form multi-branch --input-size 64\n  \
+    reparam run --checkpoint repvgg_a0.safetensors --input image.safetensors --output logits.safetensors"
+)]
+pub struct RunArgs {
+    /// Official model with synthetic weights [default: a0].
+    #[arg(long, value_name = "NAME", conflicts_with = "checkpoint")]
+    pub model: Option<String>,
+    /// Safetensors checkpoint to run (training-time or deployed; official or timm names).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Which form of the network to run; a deployed checkpoint runs only as plain.
+    #[arg(long, value_enum, default_value_t = Form::Plain)]
+    pub form: Form,
+    /// Safetensors file with the image batch under the key `input`, shape [N, 3, H, W]
+    /// (F32, F16 or BF16).
+    #[arg(long, value_name = "X.safetensors", conflicts_with_all = ["batch", "input_size"])]
+    pub input: Option<PathBuf>,
+    /// Write the logits to this safetensors file under the key `logits`, shape [N, classes], F32.
+    #[arg(long, value_name = "Y.safetensors")]
+    pub output: Option<PathBuf>,
+    /// Seed of the synthetic weights and the synthetic input.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Images in the synthetic batch.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_batch)]
+    pub batch: usize,
+    /// Size of the synthetic images, H or HxW.
+    #[arg(long, value_name = "H[xW]", default_value = "224", value_parser = parse_input_size)]
+    pub input_size: InputSize,
+    /// Batch-norm ε used when loading a training-time checkpoint.
+    #[arg(long, value_name = "E", default_value = "1e-5", value_parser = parse_bn_eps)]
+    pub bn_eps: f64,
+}
+
+/// Wall-clock time of each phase.
+#[derive(Debug, Default)]
+struct Timings {
+    weights: Duration,
+    fold: Option<Duration>,
+    graph: Duration,
+    run: Duration,
+}
+
+/// Runs `reparam run`.
+pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(output) = &args.output {
+        for (what, path) in [("--checkpoint", &args.checkpoint), ("--input", &args.input)] {
+            if path.as_deref().is_some_and(|p| same_file(p, output)) {
+                return Err(CliError::new(format!(
+                    "--output `{}` is the {what} file; refusing to overwrite it",
+                    output.display()
+                ))
+                .hint("write the logits to a different path"));
+            }
+        }
+    }
+    let mut time = Timings::default();
+
+    let start = Instant::now();
+    let (net, origin) = load_net(args)?;
+    time.weights = start.elapsed();
+    let config = source::config_of(&net).clone();
+    writeln!(out, "model:    {}", config.name)?;
+    writeln!(out, "weights:  {origin}")?;
+
+    let graph = build_graph(net, args, &mut time)?;
+    writeln!(
+        out,
+        "form:     {}",
+        match args.form {
+            Form::Plain => "plain (one 3x3 conv + bias + ReLU per block)",
+            Form::MultiBranch => "multi-branch (3x3 + BN, 1x1 + BN, identity BN per block)",
+        }
+    )?;
+
+    let input = load_input(args, config.in_channels, out)?;
+    let [n, _, h, w] = input.shape();
+    let stats = ModelStats::new(&config, InputSize::new(h, w)).map_err(|e| {
+        CliError::new(format!("cannot run `{}` on this input: {e}", config.name))
+            .hint("use images with sides between 1 and 1048576 pixels")
+    })?;
+    writeln!(
+        out,
+        "executor: reference (naive loop nests accumulating in f64; slow by design), \
+         {} MACs per image in deploy form",
+        si(stats.totals.macs)
+    )?;
+    out.flush()?;
+
+    let start = Instant::now();
+    let output = Executor::reference().run(&graph, &input).map_err(|e| {
+        CliError::new(format!("the run failed: {e}"))
+            .hint("the input passed validation, so this is a bug; please report the command")
+    })?;
+    time.run = start.elapsed();
+    let logits = &output.logits;
+    let classes = config.num_classes;
+    if logits.shape() != [n, classes, 1, 1] {
+        return Err(CliError::new(format!(
+            "the executor returned logits of shape {:?}, expected {:?}",
+            logits.shape(),
+            [n, classes, 1, 1]
+        ))
+        .hint("this is a bug in the executor; please report the command"));
+    }
+
+    writeln!(out)?;
+    for (i, row) in logits.data().chunks(classes).enumerate() {
+        writeln!(out, "image {i}: {}", format_top(&top_k(row, TOP_K)))?;
+    }
+    writeln!(out)?;
+    write_timings(out, &time, n)?;
+
+    if let Some(path) = &args.output {
+        let bytes = encode_logits(logits)?;
+        std::fs::write(path, bytes).map_err(|e| CliError::write(path, &e))?;
+        writeln!(
+            out,
+            "wrote {}: `logits` [{n}, {classes}] f32",
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// The network to run and a line saying where its weights came from.
+fn load_net(args: &RunArgs) -> Result<(Checkpoint, String), CliError> {
+    match &args.checkpoint {
+        Some(path) => {
+            let options = LoadOptions {
+                bn_eps: args.bn_eps,
+                ..LoadOptions::default()
+            };
+            let loaded = source::load_checkpoint(path, &options)?;
+            let origin = format!(
+                "checkpoint {}: {}, {} naming",
+                path.display(),
+                source::form_name(&loaded.net),
+                naming_name(loaded.naming)
+            );
+            Ok((loaded.net, origin))
+        }
+        None => {
+            let config = source::official(args.model.as_deref().unwrap_or("a0"))?;
+            let net = TrainNet::random(&config, args.seed);
+            Ok((
+                Checkpoint::Train(net),
+                format!("synthetic (seed {})", args.seed),
+            ))
+        }
+    }
+}
+
+/// The image batch: read from `--input`, or synthetic; reports which on `out`.
+fn load_input(args: &RunArgs, channels: usize, out: &mut dyn Write) -> Result<Tensor, CliError> {
+    let input = match &args.input {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| CliError::read(path, &e))?;
+            let input = parse_input(&bytes, &path.display().to_string(), channels)?;
+            writeln!(out, "input:    {} {:?}", path.display(), input.shape())?;
+            input
+        }
+        None => {
+            let input = synthetic_input(args.batch, channels, args.input_size, args.seed)?;
+            let shape = input.shape();
+            writeln!(out, "input:    synthetic {shape:?} (seed {})", args.seed)?;
+            input
+        }
+    };
+    Ok(input)
+}
+
+/// Folds (for the plain form of a training-time net) and builds the graph, timing both.
+fn build_graph(net: Checkpoint, args: &RunArgs, time: &mut Timings) -> Result<Graph, CliError> {
+    let graph_error = |e: repvgg::Error| {
+        CliError::new(format!("cannot build the graph: {e}"))
+            .hint("the checkpoint loaded but does not form a runnable network; please report this")
+    };
+    let start = Instant::now();
+    let graph = match (net, args.form) {
+        (Checkpoint::Train(train), Form::Plain) => {
+            let plain = repvgg::fuse(&train).map_err(|e| {
+                CliError::new(format!("cannot fuse the network: {e}")).hint(
+                    "check the checkpoint's batch-norm statistics, or run --form multi-branch",
+                )
+            })?;
+            time.fold = Some(start.elapsed());
+            let start = Instant::now();
+            let graph = Graph::plain(&plain).map_err(graph_error)?;
+            time.graph = start.elapsed();
+            return Ok(graph);
+        }
+        (Checkpoint::Train(train), Form::MultiBranch) => {
+            Graph::multi_branch(&train).map_err(graph_error)?
+        }
+        (Checkpoint::Deploy(plain), Form::Plain) => Graph::plain(&plain).map_err(graph_error)?,
+        (Checkpoint::Deploy(_), Form::MultiBranch) => {
+            let path = args
+                .checkpoint
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"));
+            return Err(CliError::new(format!(
+                "`{}` is a deployed (re-parameterized) checkpoint; its branches were folded away, \
+                 so it cannot run as --form multi-branch",
+                path.display()
+            ))
+            .hint("use --form plain, or pass the training-time checkpoint"));
+        }
+    };
+    time.graph = start.elapsed();
+    Ok(graph)
+}
+
+fn write_timings(out: &mut dyn Write, time: &Timings, images: usize) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "time:     build {} (weights {}, graph {})",
+        duration(time.weights + time.graph),
+        duration(time.weights),
+        duration(time.graph)
+    )?;
+    match time.fold {
+        Some(fold) => writeln!(out, "          fold  {}", duration(fold))?,
+        None => writeln!(out, "          fold  - (nothing to fold)")?,
+    }
+    writeln!(
+        out,
+        "          run   {} ({} per image, reference executor)",
+        duration(time.run),
+        duration(time.run / images.max(1) as u32)
+    )?;
+    Ok(())
+}
+
+/// The `k` largest logits as `(class, logit)`, largest first; ties keep the lower class first and
+/// NaN sorts last.
+pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = logits.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+        (false, false) => b.1.total_cmp(&a.1),
+        (nan_a, nan_b) => nan_a.cmp(&nan_b),
+    });
+    ranked.truncate(k);
+    ranked
+}
+
+/// `top-5: 417 (3.1416), 12 (2.9000), …`.
+pub fn format_top(top: &[(usize, f32)]) -> String {
+    let items: Vec<String> = top.iter().map(|(c, v)| format!("{c} ({v:.4})")).collect();
+    format!("top-{} class (logit): {}", top.len(), items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        Wrapper::try_parse_from(["run"].iter().chain(args)).map(|w| w.run)
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.model, None);
+        assert_eq!(a.form, Form::Plain);
+        assert_eq!((a.batch, a.seed), (1, 0));
+        assert_eq!(a.input_size, InputSize::square(224));
+        assert_eq!(a.bn_eps, 1e-5);
+    }
+
+    #[test]
+    fn options_parse_and_validate() {
+        let a = parse(&["--model", "b1g4", "--form", "multi-branch", "--batch", "2"]).unwrap();
+        assert_eq!(
+            (a.model.as_deref(), a.form, a.batch),
+            (Some("b1g4"), Form::MultiBranch, 2)
+        );
+        let a = parse(&["--input-size", "32x48", "--seed", "9"]).unwrap();
+        assert_eq!((a.input_size, a.seed), (InputSize::new(32, 48), 9));
+        for bad in [
+            &["--model", "a0", "--checkpoint", "x"][..],
+            &["--input", "x", "--batch", "2"],
+            &["--input", "x", "--input-size", "32"],
+            &["--form", "fused"],
+            &["--batch", "0"],
+            &["--input-size", "0"],
+            &["--seed", "-1"],
+            &["--bn-eps", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn top_k_orders_and_truncates() {
+        let top = top_k(&[0.5, 3.0, -1.0, 3.0, f32::NAN, 2.0, 1.0], 5);
+        assert_eq!(top, [(1, 3.0), (3, 3.0), (5, 2.0), (6, 1.0), (0, 0.5)]);
+        assert_eq!(top_k(&[1.0, 2.0], 5), [(1, 2.0), (0, 1.0)]);
+        assert!(top_k(&[f32::NAN, 0.0], 2)[1].1.is_nan());
+        assert_eq!(
+            format_top(&[(417, 1.23456), (3, -0.5)]),
+            "top-2 class (logit): 417 (1.2346), 3 (-0.5000)"
+        );
+    }
+
+    #[test]
+    fn unknown_model_is_an_error() {
+        let a = parse(&["--model", "vgg16"]).unwrap();
+        let e = run(&a, &mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("unknown model `vgg16`"), "{e}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Where a network comes from: an official architecture name or a checkpoint file.
+
+use crate::error::CliError;
+use repvgg::{Checkpoint, Config, LoadOptions, Loaded};
+use std::path::Path;
+
+/// An official architecture by name (`a0`, `RepVGG-B1g4`, `repvgg_d2se`).
+pub fn official(name: &str) -> Result<Config, CliError> {
+    Config::official(name)
+        .map_err(|_| CliError::new(format!("unknown model `{name}`")).hint(known_models_hint()))
+}
+
+/// The hint listing the model names.
+pub fn known_models_hint() -> String {
+    format!(
+        "known models: {} (case-insensitive; a `RepVGG-` or `repvgg_` prefix is optional)",
+        Config::OFFICIAL_NAMES.join(", ")
+    )
+}
+
+/// Loads a safetensors checkpoint, with messages that say what to do.
+pub fn load_checkpoint(path: &Path, options: &LoadOptions) -> Result<Loaded, CliError> {
+    if !path.exists() {
+        return Err(CliError::new(format!("no such file: `{}`", path.display()))
+            .hint("pass the path to a .safetensors checkpoint"));
+    }
+    if !path.is_file() {
+        return Err(CliError::new(format!("`{}` is not a file", path.display()))
+            .hint("pass the path to a .safetensors checkpoint"));
+    }
+    repvgg::checkpoint::load_file(path, options).map_err(|e| CliError::checkpoint(path, &e))
+}
+
+/// The architecture of a loaded network.
+pub fn config_of(net: &Checkpoint) -> &Config {
+    match net {
+        Checkpoint::Train(t) => &t.config,
+        Checkpoint::Deploy(p) => &p.config,
+    }
+}
+
+/// `training-time (multi-branch)` or `deployed (plain)`.
+pub fn form_name(net: &Checkpoint) -> &'static str {
+    match net {
+        Checkpoint::Train(_) => "training-time (multi-branch)",
+        Checkpoint::Deploy(_) => "deployed (plain, re-parameterized)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_names_and_errors() {
+        assert_eq!(official("a0").unwrap().name, "RepVGG-A0");
+        assert_eq!(official("RepVGG-B1g4").unwrap().name, "RepVGG-B1g4");
+        let e = official("resnet50").unwrap_err().to_string();
+        assert!(e.contains("unknown model `resnet50`"), "{e}");
+        assert!(e.contains("A0, A1"), "{e}");
+    }
+
+    #[test]
+    fn missing_checkpoint_is_an_error_not_a_panic() {
+        let e = load_checkpoint(
+            Path::new("/no/such/file.safetensors"),
+            &LoadOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no such file"), "{e}");
+        let dir = load_checkpoint(Path::new("."), &LoadOptions::default()).unwrap_err();
+        assert!(dir.to_string().contains("not a file"), "{dir}");
+    }
+}
