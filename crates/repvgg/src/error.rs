@@ -15,10 +15,20 @@ pub enum CheckpointError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The bytes are not a valid safetensors file (truncated, bad header, bad offsets, ...).
+    /// The bytes are not a valid safetensors file. What safetensors 0.6 reports:
+    /// - fewer than 8 bytes: `HeaderTooSmall`; a header length over 100 MB: `HeaderTooLarge`;
+    /// - a header length beyond the file (or a file cut inside the header): `InvalidHeaderLength`;
+    /// - a file cut inside the data, trailing bytes, or tensor offsets past the end of the data:
+    ///   `MetadataIncompleteBuffer`;
+    /// - overlapping, gapped or reversed offsets: `InvalidOffset(name)`;
+    /// - offsets that disagree with shape × dtype: `TensorInvalidInfo`;
+    /// - a shape whose element count overflows: `ValidationOverflow`;
+    /// - a header that is not UTF-8: `InvalidHeader`; not JSON of the right form:
+    ///   `InvalidHeaderDeserialization`.
     #[error("not a valid safetensors file: {0}")]
     Format(#[from] safetensors::SafeTensorError),
-    /// The key names match neither the official nor the timm scheme, or mix both.
+    /// The key names match neither the official nor the timm scheme, mix both, or mix keys with
+    /// and without the `module.` prefix; also a file without tensors.
     #[error("cannot tell the key naming scheme: {reason}")]
     UnknownScheme {
         /// What was seen.
@@ -64,6 +74,17 @@ pub enum CheckpointError {
         /// The value.
         value: f32,
     },
+    /// A batch norm's running variance is negative (σ² ≥ 0 always holds for real statistics; a
+    /// negative one would make `√(σ² + ε)` undefined in the fold).
+    #[error("`{key}` holds a negative running variance ({value}) at element {index}")]
+    NegativeVariance {
+        /// The `running_var` tensor.
+        key: String,
+        /// Flat index of the first bad element.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// The tensors do not describe a consistent RepVGG network.
     #[error("inconsistent architecture at `{key}`: {reason}")]
     InconsistentArchitecture {
@@ -72,6 +93,20 @@ pub enum CheckpointError {
         /// What is inconsistent.
         reason: String,
     },
+    /// The checkpoint is a consistent network, but not the one [`LoadOptions::config`] describes.
+    ///
+    /// [`LoadOptions::config`]: crate::checkpoint::LoadOptions::config
+    #[error("checkpoint does not match the requested config at `{key}`: {reason}")]
+    ConfigMismatch {
+        /// The first key (in execution order) where the two architectures differ; it may be a key
+        /// the config needs and the file lacks.
+        key: String,
+        /// Both sides of the difference.
+        reason: String,
+    },
+    /// The configuration handed in (to load against, or inside a net being written) is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
     /// The file holds the other form than the one asked for (training vs deployed).
     #[error("expected a {expected} checkpoint, found a {found} one")]
     WrongForm {

@@ -1,8 +1,34 @@
 //! Checkpoint I/O (safetensors): training-time and deployed state dicts, official and timm names.
+//!
+//! Loading is strict, and every failure is a typed [`CheckpointError`] naming the key(s):
+//! 1. the bytes must be a valid safetensors file ([`CheckpointError::Format`]);
+//! 2. an optional `module.` prefix (PyTorch DDP) is stripped; it must be on every key or none;
+//! 3. the naming scheme ([`Naming`]) and the form ([`Form`]) are detected from the keys;
+//! 4. the architecture is inferred from the tensor shapes (see `infer.rs`) and, if
+//!    [`LoadOptions::config`] is set, compared with it;
+//! 5. the file must hold exactly the keys of that architecture (`num_batches_tracked` of an
+//!    existing batch norm may be present, in any dtype, and is ignored);
+//! 6. every tensor must be F32, F16 or BF16 (converted to f32), have the architecture's shape
+//!    (the classifier weight is 2-D `[classes, features]` in files), hold only finite values, and
+//!    running variances must be non-negative.
+//!
+//! Batch-norm ε is not stored in state dicts; it comes from [`LoadOptions::bn_eps`].
+//!
+//! Writing produces the key set timm or the official code would produce (f32, no
+//! `num_batches_tracked`); loading a written file gives back the same net.
+
+mod detect;
+mod infer;
+mod layout;
+mod load;
+mod naming;
+mod read;
+mod write;
 
 use crate::config::Config;
 use crate::error::CheckpointError;
 use crate::net::{PlainNet, TrainNet};
+use std::fmt;
 use std::path::Path;
 
 /// The key naming scheme of a checkpoint.
@@ -14,6 +40,50 @@ pub enum Naming {
     Timm,
 }
 
+impl Naming {
+    /// Both schemes.
+    pub const ALL: [Self; 2] = [Self::Official, Self::Timm];
+
+    /// `official` or `timm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Official => "official",
+            Self::Timm => "timm",
+        }
+    }
+}
+
+impl fmt::Display for Naming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which of the two forms of the network a state dict holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Multi-branch: 3x3 conv + BN, 1x1 conv + BN, identity BN.
+    Train,
+    /// Re-parameterized: one 3x3 conv + bias per block.
+    Deploy,
+}
+
+impl Form {
+    /// `training-time` or `deployed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Train => "training-time",
+            Self::Deploy => "deployed",
+        }
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The network a checkpoint holds, in whichever form the file has.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checkpoint {
@@ -23,6 +93,32 @@ pub enum Checkpoint {
     Deploy(PlainNet),
 }
 
+impl Checkpoint {
+    /// The form of the network.
+    pub fn form(&self) -> Form {
+        match self {
+            Self::Train(_) => Form::Train,
+            Self::Deploy(_) => Form::Deploy,
+        }
+    }
+
+    /// The architecture of the network.
+    pub fn config(&self) -> &Config {
+        match self {
+            Self::Train(net) => &net.config,
+            Self::Deploy(net) => &net.config,
+        }
+    }
+
+    /// Serializes the network (f32) in `naming`.
+    pub fn to_bytes(&self, naming: Naming) -> Result<Vec<u8>, CheckpointError> {
+        match self {
+            Self::Train(net) => train_to_bytes(net, naming),
+            Self::Deploy(net) => plain_to_bytes(net, naming),
+        }
+    }
+}
+
 /// A loaded checkpoint and the naming scheme it used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
@@ -30,6 +126,31 @@ pub struct Loaded {
     pub net: Checkpoint,
     /// The detected naming scheme.
     pub naming: Naming,
+}
+
+impl Loaded {
+    /// The training-time net, or [`CheckpointError::WrongForm`] for a deployed checkpoint.
+    pub fn into_train(self) -> Result<TrainNet, CheckpointError> {
+        match self.net {
+            Checkpoint::Train(net) => Ok(net),
+            Checkpoint::Deploy(_) => Err(wrong_form(Form::Train, Form::Deploy)),
+        }
+    }
+
+    /// The deployed net, or [`CheckpointError::WrongForm`] for a training-time checkpoint.
+    pub fn into_plain(self) -> Result<PlainNet, CheckpointError> {
+        match self.net {
+            Checkpoint::Deploy(net) => Ok(net),
+            Checkpoint::Train(_) => Err(wrong_form(Form::Deploy, Form::Train)),
+        }
+    }
+}
+
+fn wrong_form(expected: Form, found: Form) -> CheckpointError {
+    CheckpointError::WrongForm {
+        expected: expected.name(),
+        found: found.name(),
+    }
 }
 
 /// How to load a checkpoint.
@@ -52,20 +173,48 @@ impl Default for LoadOptions {
 
 /// Loads a safetensors checkpoint from bytes.
 pub fn load_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Loaded, CheckpointError> {
-    todo!("{} {options:?}", bytes.len())
+    load::load(bytes, options)
 }
 
 /// Loads a safetensors checkpoint from a file.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, CheckpointError> {
-    todo!("{path:?} {options:?}")
+    let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
+    load_bytes(&bytes, options)
 }
 
 /// Serializes a training-time net (f32) in `naming`.
 pub fn train_to_bytes(net: &TrainNet, naming: Naming) -> Result<Vec<u8>, CheckpointError> {
-    todo!("{net:?} {naming:?}")
+    write::train_bytes(net, naming)
 }
 
 /// Serializes a deployed net (f32) in `naming` (`rbr_reparam.*` or `reparam_conv.*`).
 pub fn plain_to_bytes(net: &PlainNet, naming: Naming) -> Result<Vec<u8>, CheckpointError> {
-    todo!("{net:?} {naming:?}")
+    write::plain_bytes(net, naming)
+}
+
+/// Writes a training-time net (f32) in `naming` to `path`.
+pub fn write_train_file(
+    path: &Path,
+    net: &TrainNet,
+    naming: Naming,
+) -> Result<(), CheckpointError> {
+    let bytes = train_to_bytes(net, naming)?;
+    std::fs::write(path, bytes).map_err(|source| io_error(path, source))
+}
+
+/// Writes a deployed net (f32) in `naming` to `path`.
+pub fn write_plain_file(
+    path: &Path,
+    net: &PlainNet,
+    naming: Naming,
+) -> Result<(), CheckpointError> {
+    let bytes = plain_to_bytes(net, naming)?;
+    std::fs::write(path, bytes).map_err(|source| io_error(path, source))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
