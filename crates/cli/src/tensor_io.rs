@@ -7,6 +7,7 @@
 use crate::error::CliError;
 use reparam_tensor::Tensor;
 use reparam_tensor::rng::SplitMix64;
+use repvgg::checkpoint::to_f32;
 use repvgg::stats::InputSize;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -62,12 +63,9 @@ pub fn parse_input(bytes: &[u8], source: &str, channels: usize) -> Result<Tensor
         ))
         .hint(shape_hint));
     }
-    let data = decode(&view).ok_or_else(|| {
-        CliError::new(format!(
-            "`{source}`: `{INPUT_KEY}` has dtype {:?}; only F32, F16 and BF16 are supported",
-            view.dtype()
-        ))
-        .hint("convert it, e.g. `x.float()` in PyTorch or `x.astype(np.float32)` in NumPy")
+    let data = to_f32(INPUT_KEY, view.dtype(), view.data()).map_err(|e| {
+        CliError::new(format!("`{source}`: {e}"))
+            .hint("convert it, e.g. `x.float()` in PyTorch or `x.astype(np.float32)` in NumPy")
     })?;
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
         return Err(CliError::new(format!(
@@ -77,44 +75,6 @@ pub fn parse_input(bytes: &[u8], source: &str, channels: usize) -> Result<Tensor
         .hint("replace NaN and infinite pixels before running"));
     }
     Tensor::new(shape, data).map_err(|e| CliError::new(format!("`{source}`: {e}")))
-}
-
-/// The elements as f32, or `None` for an unsupported dtype.
-fn decode(view: &TensorView<'_>) -> Option<Vec<f32>> {
-    let bytes = view.data();
-    let halves = || {
-        bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    match view.dtype() {
-        Dtype::F32 => Some(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        ),
-        Dtype::F16 => Some(halves().map(f16_to_f32).collect()),
-        Dtype::BF16 => Some(
-            halves()
-                .map(|h| f32::from_bits(u32::from(h) << 16))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// IEEE 754 binary16 → binary32, exact (every f16 value is representable in f32).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = i32::from((h >> 10) & 0x1f);
-    let mantissa = f32::from(h & 0x3ff);
-    match exponent {
-        0 => sign * mantissa * 2f32.powi(-24),
-        0x1f if mantissa == 0.0 => sign * f32::INFINITY,
-        0x1f => f32::NAN,
-        e => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
-    }
 }
 
 /// A seeded synthetic image batch `[batch, channels, H, W]`, uniform in [−1, 1): the same seed
@@ -210,8 +170,6 @@ mod tests {
             3,
         );
         assert_eq!(t.unwrap().data(), [1.0, -3.5, 0.15625]);
-        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
-        assert!(f16_to_f32(0x7e00).is_nan());
     }
 
     #[test]
@@ -282,6 +240,9 @@ mod tests {
         let view = file.tensor(OUTPUT_KEY).unwrap();
         assert_eq!(view.shape(), [2, 3]);
         assert_eq!(view.dtype(), Dtype::F32);
-        assert_eq!(decode(&view).unwrap(), logits.data());
+        assert_eq!(
+            to_f32(OUTPUT_KEY, view.dtype(), view.data()).unwrap(),
+            logits.data()
+        );
     }
 }

@@ -25,6 +25,8 @@ mod naming;
 mod read;
 mod write;
 
+pub use read::to_f32;
+
 use crate::config::Config;
 use crate::error::CheckpointError;
 use crate::net::{PlainNet, TrainNet};

@@ -11,8 +11,9 @@ use reparam_tensor::reference::BatchNorm;
 use safetensors::Dtype;
 use std::collections::HashMap;
 
-/// Converts little-endian F32, F16 or BF16 bytes to f32; any other dtype is an error naming `name`.
-pub(crate) fn to_f32(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
+/// Converts little-endian F32, F16 or BF16 bytes (a safetensors view's data) to f32, with the
+/// `half` crate for the 16-bit formats; any other dtype is an error naming `name`.
+pub fn to_f32(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
     match dtype {
         Dtype::F32 => Ok(bytes
             .as_chunks::<4>()
