@@ -246,6 +246,20 @@ mod tests {
     }
 
     #[test]
+    fn conv_accepts_any_kernel_size() {
+        // 2x2 all-ones kernel, no padding: sums of each 2x2 window of 1..9.
+        let x = Tensor::new([1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()).unwrap();
+        let spec = ConvSpec {
+            kernel: 2,
+            padding: 0,
+            ..ConvSpec::conv3x3(1, 1, 1, 1)
+        };
+        let k = Tensor::filled([1, 1, 2, 2], 1.0).unwrap();
+        let y = conv2d(&x, &spec, &k, &Epilogue::none()).unwrap();
+        assert_eq!(y.data(), &[12.0, 16.0, 24.0, 28.0]);
+    }
+
+    #[test]
     fn grouped_conv_reads_only_its_group() {
         // 2 groups, 1x1 identity-like weights: output channel o copies input channel o scaled.
         let x = Tensor::from_fn([1, 4, 2, 2], |_, c, h, w| (c * 10 + h * 2 + w) as f32).unwrap();

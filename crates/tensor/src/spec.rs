@@ -48,19 +48,31 @@ impl ConvSpec {
         }
     }
 
-    /// Checks every field; the error names the first offending one.
+    /// Checks the spec for reparam's kernels: [`ConvSpec::check_geometry`] plus a kernel of 1 or 3.
+    /// The error names the first offending field.
     pub fn validate(&self) -> Result<(), TensorError> {
+        self.check_geometry()?;
+        if self.kernel != 1 && self.kernel != 3 {
+            return Err(TensorError::invalid(
+                "kernel",
+                format!("must be 1 or 3, got {}", self.kernel),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks what any convolution needs (the reference oracle accepts every such spec, whatever
+    /// the kernel size): non-zero channels, kernel, stride and groups, `padding < kernel`, and
+    /// groups dividing both channel counts. The error names the first offending field.
+    pub fn check_geometry(&self) -> Result<(), TensorError> {
         if self.in_channels == 0 {
             return Err(TensorError::invalid("in_channels", "must be at least 1"));
         }
         if self.out_channels == 0 {
             return Err(TensorError::invalid("out_channels", "must be at least 1"));
         }
-        if self.kernel != 1 && self.kernel != 3 {
-            return Err(TensorError::invalid(
-                "kernel",
-                format!("must be 1 or 3, got {}", self.kernel),
-            ));
+        if self.kernel == 0 {
+            return Err(TensorError::invalid("kernel", "must be at least 1"));
         }
         if self.stride == 0 {
             return Err(TensorError::invalid("stride", "must be at least 1"));
@@ -137,7 +149,7 @@ impl ConvSpec {
 
     /// Output shape for an input of shape `input` (checks its channel count too).
     pub fn output_shape(&self, input: Shape) -> Result<Shape, TensorError> {
-        self.validate()?;
+        self.check_geometry()?;
         let [n, c, h, w] = input;
         if c != self.in_channels {
             return Err(TensorError::ShapeMismatch {
@@ -158,7 +170,7 @@ impl ConvSpec {
 
     /// Checks a weight tensor against [`ConvSpec::weight_shape`] and rejects non-finite values.
     pub fn check_weight(&self, weight: &Tensor) -> Result<(), TensorError> {
-        self.validate()?;
+        self.check_geometry()?;
         weight.expect_shape("weight", self.weight_shape())?;
         if let Some(i) = weight.first_non_finite() {
             return Err(TensorError::invalid(
@@ -250,6 +262,15 @@ mod tests {
             (ConvSpec { groups: 0, ..ok }, "groups"),
             (ConvSpec { groups: 3, ..ok }, "groups"),
         ];
+        assert!(
+            ConvSpec {
+                kernel: 5,
+                padding: 2,
+                ..ok
+            }
+            .check_geometry()
+            .is_ok()
+        );
         for (spec, field) in cases {
             match spec.validate() {
                 Err(TensorError::Invalid { field: f, .. }) => assert_eq!(f, field, "{spec:?}"),
