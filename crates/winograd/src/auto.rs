@@ -1,0 +1,99 @@
+//! `Algorithm::Auto`: a threshold table, and optional autotuning by timing.
+
+use crate::{Algorithm, Conv2dPlan, Isa, PlanOptions, WinogradError};
+use reparam_tensor::{ConvSpec, Epilogue, Tensor};
+use std::time::Instant;
+
+/// Output size assumed by [`choose`] when the plan is built without an input-size hint.
+pub const DEFAULT_HW: (usize, usize) = (28, 28);
+
+/// Picks an algorithm for `spec` at output size `input_hw` (`None`: [`DEFAULT_HW`]).
+///
+/// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
+/// per group (below that the transforms dominate); then by output size, because a tile larger
+/// than the image wastes work on padding (F(4,3) on 14x14 pads to 16x16):
+/// - side ≥ 24: F(4,3);
+/// - side < 24: F(2,3).
+///
+/// Measured on this project's development machine (see `README.md`, "Algorithm thresholds") with
+/// `reparam layers --model a0 --algorithm <each>`; re-measure there when kernels change.
+pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
+    let winograd_ok = spec.kernel == 3
+        && spec.stride == 1
+        && spec.padding == 1
+        && spec.in_per_group() >= 8
+        && spec.out_per_group() >= 8;
+    if !winograd_ok {
+        return Algorithm::Direct;
+    }
+    let (h, w) = input_hw.unwrap_or(DEFAULT_HW);
+    if h.min(w) >= 24 {
+        Algorithm::WinogradF43
+    } else {
+        Algorithm::WinogradF23
+    }
+}
+
+/// Builds a plan for every eligible algorithm, times each on a batch-1 input of
+/// `options.input_hw` (median of 5 runs after a warm-up) and keeps the fastest.
+pub(crate) fn autotune(
+    spec: ConvSpec,
+    weight: &Tensor,
+    epilogue: &Epilogue,
+    options: &PlanOptions,
+    isa: Isa,
+) -> Result<Conv2dPlan, WinogradError> {
+    let (h, w) = options.input_hw.unwrap_or(DEFAULT_HW);
+    let input = Tensor::filled([1, spec.in_channels, h, w], 0.5)?;
+    let mut best: Option<(f64, Conv2dPlan)> = None;
+    for algorithm in Algorithm::CONCRETE {
+        let Ok(plan) =
+            Conv2dPlan::with_algorithm(spec, weight, epilogue, algorithm, isa, options.parallelism)
+        else {
+            continue; // not eligible (e.g. Winograd on a stride-2 layer)
+        };
+        let mut output = Tensor::zeros(plan.output_shape(input.shape())?)?;
+        plan.run(&input, &mut output)?;
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                plan.run(&input, &mut output)
+                    .map(|()| start.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        if best.as_ref().is_none_or(|(t, _)| median < *t) {
+            best = Some((median, plan));
+        }
+    }
+    best.map(|(_, plan)| plan)
+        .ok_or_else(|| WinogradError::UnsupportedAlgorithm {
+            algorithm: "auto",
+            reason: "no algorithm can run this convolution".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        let s1 = ConvSpec::conv3x3(192, 192, 1, 1);
+        assert_eq!(choose(&s1, Some((14, 14))), Algorithm::WinogradF23);
+        assert_eq!(choose(&s1, Some((56, 56))), Algorithm::WinogradF43);
+        assert_eq!(
+            choose(&ConvSpec::conv3x3(3, 48, 2, 1), None),
+            Algorithm::Direct
+        );
+        assert_eq!(
+            choose(&ConvSpec::conv3x3(4, 4, 1, 1), None),
+            Algorithm::Direct
+        );
+        assert_eq!(
+            choose(&ConvSpec::conv1x1(64, 64, 1, 1), None),
+            Algorithm::Direct
+        );
+    }
+}

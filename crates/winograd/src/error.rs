@@ -1,0 +1,58 @@
+//! The error type of the kernel crate.
+
+use crate::Isa;
+use reparam_tensor::TensorError;
+use thiserror::Error;
+
+/// Everything that can go wrong when planning or running a convolution. Bad input never panics;
+/// it returns one of these, naming the problem.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum WinogradError {
+    /// A spec, weight, bias or tensor operand is invalid.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+    /// `REPARAM_ISA` (or the options) asked for an ISA this CPU or build does not have.
+    #[error(
+        "ISA `{isa}` was requested but this CPU/build does not support it (available: {available})"
+    )]
+    IsaUnavailable {
+        /// The requested ISA.
+        isa: Isa,
+        /// The ISAs that are available here, comma-separated.
+        available: String,
+    },
+    /// `REPARAM_ISA` holds an unknown value.
+    #[error("REPARAM_ISA=`{value}` is not one of scalar, avx2, avx512, neon")]
+    UnknownIsa {
+        /// The value found.
+        value: String,
+    },
+    /// The requested algorithm cannot run this convolution.
+    #[error("algorithm {algorithm} cannot run this convolution: {reason}")]
+    UnsupportedAlgorithm {
+        /// The algorithm asked for.
+        algorithm: &'static str,
+        /// Why not.
+        reason: String,
+    },
+    /// The caller-provided scratch buffer is too small.
+    #[error("scratch buffer holds {actual} floats but this run needs {needed}")]
+    ScratchTooSmall {
+        /// Floats needed ([`crate::Conv2dPlan::scratch_len`]).
+        needed: usize,
+        /// Floats provided.
+        actual: usize,
+    },
+    /// A blocked (NCHWc) tensor uses a different channel block than the plan's ISA.
+    #[error(
+        "tensor `{operand}` is blocked by {actual} channels but the plan uses blocks of {expected}"
+    )]
+    BlockMismatch {
+        /// Which operand.
+        operand: &'static str,
+        /// The plan's block (the ISA's lane count).
+        expected: usize,
+        /// The tensor's block.
+        actual: usize,
+    },
+}

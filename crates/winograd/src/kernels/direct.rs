@@ -1,0 +1,115 @@
+//! Direct convolution body (kernel 1 or 3, any stride and padding) on the staged NCHWc input.
+//!
+//! For an output-channel group of `R·L` channels (in lanes) and a run of `NT` output pixels of
+//! one row:
+//!
+//! ```text
+//! acc[t][oc] = Σ_{c ∈ group's inputs} Σ_{u,v < K} W[c][u][v][oc] · X[c][y·s + u][(x0 + t)·s + v]
+//! ```
+//!
+//! with every `X` value broadcast and the weights loaded as `R` vectors. The staging added the
+//! zero padding and a right margin, so a full `NT` block can always be read; only the valid
+//! pixels are stored. The same body serves the 3-channel first layer (`K·K·3 = 27` reductions)
+//! and 1x1 convolutions (`K = 1`).
+
+use super::epilogue;
+use crate::simd::Simd;
+
+/// One output-channel group's share of a direct convolution of one image.
+pub(crate) struct DirectJob<'a> {
+    /// The group's packed weights `[c][u][v][R·L]` for its `c_len` input channels.
+    pub w: &'a [f32],
+    /// First input channel the group reads.
+    pub c_start: usize,
+    /// Input channels the group reads.
+    pub c_len: usize,
+    /// Staged image `[C_in/L][hp][wp][L]`.
+    pub input: &'a [f32],
+    /// Staged height.
+    pub hp: usize,
+    /// Staged width.
+    pub wp: usize,
+    /// Stride.
+    pub stride: usize,
+    /// The group's bias, `R·L` (zero padded).
+    pub bias: &'a [f32],
+    /// Apply ReLU.
+    pub relu: bool,
+    /// The group's output planes, `[planes][out_h][out_w][L]`, `planes ≤ R`.
+    pub out: &'a mut [f32],
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+}
+
+/// Runs a [`DirectJob`] with kernel size `kernel` (1 or 3).
+#[inline(always)]
+pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
+    s: S,
+    kernel: usize,
+    job: DirectJob<'_>,
+) {
+    if kernel == 1 {
+        direct_k::<S, 1, NT, R>(s, job)
+    } else {
+        direct_k::<S, 3, NT, R>(s, job)
+    }
+}
+
+#[inline(always)]
+fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job: DirectJob<'_>) {
+    let l = S::LANES;
+    let rl = R * l;
+    let DirectJob {
+        w,
+        c_start,
+        c_len,
+        input,
+        hp,
+        wp,
+        stride,
+        bias,
+        relu,
+        out,
+        out_h,
+        out_w,
+    } = job;
+    let plane = out_h * out_w * l;
+    let col_stride = stride * l;
+    let w = &w[..c_len * K * K * rl];
+    let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
+    for y in 0..out_h {
+        let mut x0 = 0;
+        while x0 < out_w {
+            let mut acc = [[s.zero(); R]; NT];
+            for c in 0..c_len {
+                let ch = c_start + c;
+                let channel_base = (ch / l) * hp * wp * l + ch % l;
+                for u in 0..K {
+                    let row_base = channel_base + ((y * stride + u) * wp + x0 * stride) * l;
+                    for v in 0..K {
+                        let wk = &w[((c * K + u) * K + v) * rl..][..rl];
+                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                        let base = row_base + v * l;
+                        let xs = &input[base..][..(NT - 1) * col_stride + 1];
+                        for (t, acc_t) in acc.iter_mut().enumerate() {
+                            let x = s.splat(xs[t * col_stride]);
+                            for r in 0..R {
+                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+                            }
+                        }
+                    }
+                }
+            }
+            let valid = NT.min(out_w - x0);
+            for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
+                for (t, acc_t) in acc.iter().enumerate().take(valid) {
+                    let val = epilogue(s, acc_t[r], bias_v[r], relu);
+                    s.store(&mut dst[(y * out_w + x0 + t) * l..], val);
+                }
+            }
+            x0 += NT;
+        }
+    }
+}

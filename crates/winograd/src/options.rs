@@ -1,0 +1,89 @@
+//! Plan options: algorithm, ISA, threading, autotuning.
+
+use crate::Isa;
+use std::fmt;
+
+/// Which convolution algorithm a plan uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// Chosen per layer from thresholds measured on a named machine (see [`crate::auto`]), or by
+    /// timing when [`PlanOptions::autotune`] is set.
+    #[default]
+    Auto,
+    /// Direct convolution (any kernel size the crate supports, any stride).
+    Direct,
+    /// Winograd F(2×2, 3×3) (3x3, stride 1, padding 1 only).
+    WinogradF23,
+    /// Winograd F(4×4, 3×3).
+    WinogradF43,
+    /// Winograd F(6×6, 3×3).
+    WinogradF63,
+}
+
+impl Algorithm {
+    /// Every concrete algorithm (not `Auto`).
+    pub const CONCRETE: [Self; 4] = [
+        Self::Direct,
+        Self::WinogradF23,
+        Self::WinogradF43,
+        Self::WinogradF63,
+    ];
+
+    /// Name used in benchmark ids: `auto`, `direct`, `winograd-f23`, `winograd-f43`, `winograd-f63`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Direct => "direct",
+            Self::WinogradF23 => "winograd-f23",
+            Self::WinogradF43 => "winograd-f43",
+            Self::WinogradF63 => "winograd-f63",
+        }
+    }
+
+    /// Parses `auto`, `direct`, `f23`, `f43`, `f63` (or the full [`Algorithm::name`]s).
+    pub fn parse(value: &str) -> Option<Self> {
+        let v = value.trim().to_ascii_lowercase();
+        let v = v.strip_prefix("winograd-").unwrap_or(&v);
+        Some(match v {
+            "auto" => Self::Auto,
+            "direct" => Self::Direct,
+            "f23" => Self::WinogradF23,
+            "f43" => Self::WinogradF43,
+            "f63" => Self::WinogradF63,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a run uses threads. Results are bitwise identical either way: work is split over output
+/// channel groups and tiles, never over a reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parallelism {
+    /// Everything on the calling thread.
+    Sequential,
+    /// Tasks on the current rayon pool (install a pool to choose the thread count).
+    #[default]
+    Rayon,
+}
+
+/// Options for [`crate::Conv2dPlan::new`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlanOptions {
+    /// The algorithm; `Auto` by default.
+    pub algorithm: Algorithm,
+    /// Force an ISA; `None` uses [`Isa::from_env`] (`REPARAM_ISA` or the best available).
+    pub isa: Option<Isa>,
+    /// Threading.
+    pub parallelism: Parallelism,
+    /// The input `(height, width)` the plan will mostly see: `Auto` chooses by it, and autotune
+    /// times on it. `None` assumes [`crate::auto::DEFAULT_HW`].
+    pub input_hw: Option<(usize, usize)>,
+    /// With `Auto`, time every eligible algorithm when the plan is built and keep the fastest.
+    pub autotune: bool,
+}

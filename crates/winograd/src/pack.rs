@@ -1,0 +1,179 @@
+//! Weight packing, done once per plan.
+//!
+//! Output channels are cut into groups of `R·L` (`R` vectors of `L` lanes, the micro-kernel's
+//! register block). Group `j` covers output channels `[j·R·L, (j+1)·R·L)` and reads the input
+//! channels `[k_start, k_start + k_len)`: the union of the convolution groups its channels belong
+//! to. Entries for an (output, input) pair in different convolution groups, and lanes past
+//! `C_out`, are zero, so grouped convolutions of any divisor run on the same dense micro-kernel;
+//! when `C_out/g` is a multiple of `R·L` (every grouped RepVGG layer) no zero is multiplied.
+
+use crate::transforms::Variant;
+use reparam_tensor::{ConvSpec, Tensor};
+
+/// One output-channel group of a packed layer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OcGroup {
+    /// First input channel read.
+    pub k_start: usize,
+    /// Input channels read.
+    pub k_len: usize,
+    /// Offset of the group's weights in [`Packed::weights`].
+    pub offset: usize,
+    /// Length of the group's weights.
+    pub len: usize,
+}
+
+/// Packed weights and biases of a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Packed {
+    /// Channels per group, `R·L`.
+    pub group_width: usize,
+    /// The groups, in output-channel order.
+    pub groups: Vec<OcGroup>,
+    /// All groups' weights, concatenated.
+    pub weights: Vec<f32>,
+    /// Bias per group, `R·L` each (zero padded).
+    pub bias: Vec<f32>,
+}
+
+impl Packed {
+    /// Group `j`'s weights.
+    pub fn group_weights(&self, j: usize) -> &[f32] {
+        let g = &self.groups[j];
+        &self.weights[g.offset..][..g.len]
+    }
+
+    /// Group `j`'s bias.
+    pub fn group_bias(&self, j: usize) -> &[f32] {
+        &self.bias[j * self.group_width..][..self.group_width]
+    }
+}
+
+/// `(oc_start, oc_end, k_start, k_len)` of every output-channel group.
+fn group_ranges(spec: &ConvSpec, width: usize) -> Vec<(usize, usize, usize, usize)> {
+    let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
+    (0..spec.out_channels.div_ceil(width))
+        .map(|j| {
+            let oc_start = j * width;
+            let oc_end = (oc_start + width).min(spec.out_channels);
+            let first = oc_start / cog;
+            let last = (oc_end - 1) / cog;
+            (oc_start, oc_end, first * cig, (last - first + 1) * cig)
+        })
+        .collect()
+}
+
+/// Packs weights with `per_pair` values per (input channel, output channel) pair, laid out
+/// `[position][k][lane]` with `positions` positions (`k²` taps for direct, `α²` for Winograd).
+fn pack(
+    spec: &ConvSpec,
+    weight: &Tensor,
+    bias: Option<&[f32]>,
+    width: usize,
+    positions: usize,
+    position_major: bool,
+    per_pair: impl Fn(&[f32]) -> Vec<f32>,
+) -> Packed {
+    let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
+    let taps = spec.kernel * spec.kernel;
+    let mut groups = Vec::new();
+    let mut weights = Vec::new();
+    let mut packed_bias = vec![0.0; spec.out_channels.div_ceil(width) * width];
+    for (oc_start, oc_end, k_start, k_len) in group_ranges(spec, width) {
+        let offset = weights.len();
+        let len = positions * k_len * width;
+        weights.resize(offset + len, 0.0);
+        let dst = &mut weights[offset..];
+        for oc in oc_start..oc_end {
+            let lane = oc - oc_start;
+            let conv_group = oc / cog;
+            for k in 0..k_len {
+                let ch = k_start + k;
+                if ch / cig != conv_group {
+                    continue;
+                }
+                let src = &weight.data()[(oc * cig + ch % cig) * taps..][..taps];
+                for (p, value) in per_pair(src).into_iter().enumerate() {
+                    let idx = if position_major {
+                        (p * k_len + k) * width + lane
+                    } else {
+                        (k * positions + p) * width + lane
+                    };
+                    dst[idx] = value;
+                }
+            }
+            if let Some(b) = bias {
+                packed_bias[oc] = b[oc];
+            }
+        }
+        groups.push(OcGroup {
+            k_start,
+            k_len,
+            offset,
+            len,
+        });
+    }
+    Packed {
+        group_width: width,
+        groups,
+        weights,
+        bias: packed_bias,
+    }
+}
+
+/// Direct-convolution packing: per group `[c][u][v][lane]`.
+pub(crate) fn pack_direct(
+    spec: &ConvSpec,
+    weight: &Tensor,
+    bias: Option<&[f32]>,
+    width: usize,
+) -> Packed {
+    let taps = spec.kernel * spec.kernel;
+    pack(spec, weight, bias, width, taps, false, |g| g.to_vec())
+}
+
+/// Winograd packing: per group `[b][c][lane]` holding `U = G·g·Gᵀ` (f64, rounded once).
+pub(crate) fn pack_winograd(
+    spec: &ConvSpec,
+    weight: &Tensor,
+    bias: Option<&[f32]>,
+    width: usize,
+    variant: Variant,
+) -> Packed {
+    let a = variant.alpha();
+    pack(spec, weight, bias, width, a * a, true, |g| {
+        let g: &[f32; 9] = g.try_into().expect("3x3 kernels have 9 taps");
+        variant.transform_kernel(g)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_cover_the_union_of_conv_groups() {
+        // 12 outputs in 3 conv groups of 4; packing width 8 straddles groups 0 and 1.
+        let spec = ConvSpec::conv3x3(6, 12, 1, 3);
+        let r = group_ranges(&spec, 8);
+        assert_eq!(r, vec![(0, 8, 0, 4), (8, 12, 4, 2)]);
+        let dense = ConvSpec::conv3x3(6, 12, 1, 1);
+        assert_eq!(group_ranges(&dense, 8), vec![(0, 8, 0, 6), (8, 12, 0, 6)]);
+    }
+
+    #[test]
+    fn direct_packing_places_taps_and_zeros() {
+        let spec = ConvSpec::conv3x3(2, 2, 1, 2);
+        let w =
+            Tensor::from_fn([2, 1, 3, 3], |o, _, u, v| (o * 100 + u * 3 + v + 1) as f32).unwrap();
+        let p = pack_direct(&spec, &w, Some(&[5.0, 6.0]), 4);
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!((p.groups[0].k_start, p.groups[0].k_len), (0, 2));
+        let g = p.group_weights(0);
+        // k = input 0, tap (0,1): lane 0 = out 0's tap 2; lane 1 (out 1, other group) = 0.
+        assert_eq!(&g[4..8], &[2.0, 0.0, 0.0, 0.0]);
+        // input 1, tap (2,2): only out 1.
+        assert_eq!(&g[(9 + 8) * 4..][..4], &[0.0, 109.0, 0.0, 0.0]);
+        assert_eq!(p.group_bias(0), &[5.0, 6.0, 0.0, 0.0]);
+    }
+}

@@ -1,0 +1,587 @@
+//! [`Conv2dPlan`]: a convolution layer with packed (and, for Winograd, pre-transformed) weights,
+//! its algorithm and ISA chosen once, run many times without allocating.
+
+use crate::arch::{Kernels, scalar::Scalar};
+use crate::kernels::{DirectJob, GemmJob, InputJob};
+use crate::pack::{Packed, pack_direct, pack_winograd};
+use crate::stage::{Staged, blocked_to_nchw};
+use crate::transforms::Variant;
+use crate::{Algorithm, Isa, Parallelism, PlanOptions, WinogradError, auto};
+use rayon::prelude::*;
+use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Shape, Tensor, TensorError};
+use std::sync::Mutex;
+
+/// The detected capability token of the plan's ISA.
+#[derive(Debug, Clone, Copy)]
+enum Token {
+    Scalar(Scalar),
+    #[cfg(target_arch = "x86_64")]
+    Avx512f(crate::arch::x86_64::Avx512f),
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma(crate::arch::x86_64::Avx2Fma),
+    #[cfg(target_arch = "aarch64")]
+    Neon(crate::arch::aarch64::Neon),
+}
+
+/// Calls `$body` with `$k` bound to the concrete token (a generic call per ISA).
+macro_rules! with_token {
+    ($token:expr, $k:ident => $body:expr) => {
+        match $token {
+            Token::Scalar($k) => $body,
+            #[cfg(target_arch = "x86_64")]
+            Token::Avx512f($k) => $body,
+            #[cfg(target_arch = "x86_64")]
+            Token::Avx2Fma($k) => $body,
+            #[cfg(target_arch = "aarch64")]
+            Token::Neon($k) => $body,
+        }
+    };
+}
+
+impl Token {
+    fn new(isa: Isa) -> Result<Self, WinogradError> {
+        let unavailable = || {
+            isa.require()
+                .err()
+                .unwrap_or(WinogradError::IsaUnavailable {
+                    isa,
+                    available: String::new(),
+                })
+        };
+        match isa {
+            Isa::Scalar => Ok(Self::Scalar(Scalar)),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512f => crate::arch::x86_64::Avx512f::detect()
+                .map(Self::Avx512f)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => crate::arch::x86_64::Avx2Fma::detect()
+                .map(Self::Avx2Fma)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => crate::arch::aarch64::Neon::detect()
+                .map(Self::Neon)
+                .ok_or_else(unavailable),
+            #[allow(
+                unreachable_patterns,
+                reason = "which arms exist depends on the target"
+            )]
+            _ => Err(unavailable()),
+        }
+    }
+
+    /// `(lanes, winograd tiles per block, winograd oc vectors, direct pixels, direct oc vectors)`.
+    fn shape(self) -> TileShape {
+        fn of<K: Kernels>(_: K) -> TileShape {
+            TileShape {
+                lanes: K::LANES,
+                wino_tiles: K::WINO_TILES,
+                wino_vecs: K::WINO_OC_VECS,
+                direct_vecs: K::DIRECT_OC_VECS,
+                direct_pixels: K::DIRECT_PIXELS,
+            }
+        }
+        with_token!(self, k => of(k))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TileShape {
+    lanes: usize,
+    wino_tiles: usize,
+    wino_vecs: usize,
+    direct_vecs: usize,
+    direct_pixels: usize,
+}
+
+/// A planned convolution: spec, epilogue, algorithm, ISA and packed weights.
+///
+/// ```
+/// use reparam_tensor::{ConvSpec, Epilogue, Tensor};
+/// use reparam_winograd::{Conv2dPlan, PlanOptions};
+/// let spec = ConvSpec::conv3x3(8, 16, 1, 1);
+/// let weight = Tensor::filled(spec.weight_shape(), 0.01)?;
+/// let plan = Conv2dPlan::new(spec, &weight, &Epilogue::bias_relu(vec![0.1; 16]), &PlanOptions::default())?;
+/// let input = Tensor::filled([1, 8, 14, 14], 1.0)?;
+/// let mut output = Tensor::zeros(plan.output_shape(input.shape())?)?;
+/// plan.run(&input, &mut output)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Conv2dPlan {
+    spec: ConvSpec,
+    relu: bool,
+    algorithm: Algorithm,
+    isa: Isa,
+    token: Token,
+    tiles: TileShape,
+    parallelism: Parallelism,
+    packed: Packed,
+    scratch: Mutex<Vec<f32>>,
+}
+
+/// Per-run geometry (depends on the input shape).
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    n: usize,
+    out_h: usize,
+    out_w: usize,
+    staged: Staged,
+    winograd: Option<WinoGeometry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WinoGeometry {
+    variant: Variant,
+    tiles_x: usize,
+    tiles: usize,
+    block_len: usize,
+}
+
+impl Geometry {
+    fn out_len(&self, spec: &ConvSpec, lanes: usize) -> usize {
+        spec.out_channels.div_ceil(lanes) * self.out_h * self.out_w * lanes
+    }
+}
+
+impl Conv2dPlan {
+    /// Validates everything, picks the ISA and algorithm, and packs (for Winograd: transforms)
+    /// the weights `[C_out, C_in/g, k, k]`. Bias and ReLU come from `epilogue`.
+    pub fn new(
+        spec: ConvSpec,
+        weight: &Tensor,
+        epilogue: &Epilogue,
+        options: &PlanOptions,
+    ) -> Result<Self, WinogradError> {
+        spec.validate()?;
+        spec.check_weight(weight)?;
+        epilogue.validate(&spec)?;
+        let isa = match options.isa {
+            Some(isa) => isa.require()?,
+            None => Isa::from_env()?,
+        };
+        let algorithm = match (options.algorithm, options.autotune) {
+            (Algorithm::Auto, true) => {
+                return auto::autotune(spec, weight, epilogue, options, isa);
+            }
+            (Algorithm::Auto, false) => auto::choose(&spec, options.input_hw),
+            (a, _) => a,
+        };
+        Self::with_algorithm(spec, weight, epilogue, algorithm, isa, options.parallelism)
+    }
+
+    /// Builds a plan for a concrete algorithm and ISA (used by [`Conv2dPlan::new`] and autotune).
+    pub(crate) fn with_algorithm(
+        spec: ConvSpec,
+        weight: &Tensor,
+        epilogue: &Epilogue,
+        algorithm: Algorithm,
+        isa: Isa,
+        parallelism: Parallelism,
+    ) -> Result<Self, WinogradError> {
+        let token = Token::new(isa)?;
+        let tiles = token.shape();
+        let bias = epilogue.bias.as_deref();
+        let packed = match variant_of(algorithm) {
+            None if algorithm == Algorithm::Auto => {
+                return Err(WinogradError::UnsupportedAlgorithm {
+                    algorithm: algorithm.name(),
+                    reason: "resolve `Auto` before packing".into(),
+                });
+            }
+            None => pack_direct(&spec, weight, bias, tiles.direct_vecs * tiles.lanes),
+            Some(variant) => {
+                if spec.kernel != 3 || spec.stride != 1 || spec.padding != 1 {
+                    return Err(WinogradError::UnsupportedAlgorithm {
+                        algorithm: algorithm.name(),
+                        reason: format!(
+                            "Winograd needs a 3x3 kernel, stride 1 and padding 1 (got kernel {}, stride {}, padding {})",
+                            spec.kernel, spec.stride, spec.padding
+                        ),
+                    });
+                }
+                pack_winograd(&spec, weight, bias, tiles.wino_vecs * tiles.lanes, variant)
+            }
+        };
+        Ok(Self {
+            spec,
+            relu: epilogue.relu,
+            algorithm,
+            isa,
+            token,
+            tiles,
+            parallelism,
+            packed,
+            scratch: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The convolution.
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+
+    /// The algorithm in use (never `Auto`).
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The ISA in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The NCHWc channel block of [`Conv2dPlan::run_blocked`] tensors (the ISA's lane count).
+    pub fn block(&self) -> usize {
+        self.tiles.lanes
+    }
+
+    /// Bytes of packed (transformed) weights the plan streams per run.
+    pub fn packed_weight_bytes(&self) -> usize {
+        self.packed.weights.len() * 4
+    }
+
+    /// Output shape for an input shape (validates the channel count and size).
+    pub fn output_shape(&self, input: Shape) -> Result<Shape, WinogradError> {
+        Ok(self.spec.output_shape(input)?)
+    }
+
+    fn geometry(&self, input: Shape) -> Result<Geometry, WinogradError> {
+        let [n, c, h, w] = input;
+        let [_, _, out_h, out_w] = self.output_shape(input)?;
+        if n == 0 {
+            return Err(TensorError::invalid("input", "batch N must be at least 1").into());
+        }
+        let lanes = self.tiles.lanes;
+        let p = self.spec.padding;
+        let (staged, winograd) = match variant_of(self.algorithm) {
+            Some(variant) => {
+                let m = variant.m();
+                let (tiles_y, tiles_x) = (out_h.div_ceil(m), out_w.div_ceil(m));
+                let tiles = tiles_y * tiles_x;
+                let a2 = variant.alpha() * variant.alpha();
+                let nt = self.tiles.wino_tiles;
+                let staged = Staged {
+                    lanes,
+                    channels: c,
+                    h,
+                    w,
+                    hp: tiles_y * m + 2,
+                    wp: tiles_x * m + 2,
+                    pad: p,
+                };
+                let block_len = a2 * nt * c.div_ceil(lanes) * lanes;
+                (
+                    staged,
+                    Some(WinoGeometry {
+                        variant,
+                        tiles_x,
+                        tiles,
+                        block_len,
+                    }),
+                )
+            }
+            None => {
+                let k = self.spec.kernel;
+                let s = self.spec.stride;
+                let np = self.tiles.direct_pixels;
+                // A full pixel block past the last valid pixel still reads inside the row.
+                let wp = (w + 2 * p).max((out_w.div_ceil(np) * np - 1) * s + k);
+                let staged = Staged {
+                    lanes,
+                    channels: c,
+                    h,
+                    w,
+                    hp: h + 2 * p,
+                    wp,
+                    pad: p,
+                };
+                (staged, None)
+            }
+        };
+        Ok(Geometry {
+            n,
+            out_h,
+            out_w,
+            staged,
+            winograd,
+        })
+    }
+
+    /// `(staged, V, M, blocked output)` scratch lengths in floats.
+    fn scratch_parts(&self, geo: &Geometry) -> [usize; 4] {
+        let (v, m) = match geo.winograd {
+            Some(wg) => {
+                let blocks = wg.tiles.div_ceil(self.tiles.wino_tiles);
+                let a2 = wg.variant.alpha() * wg.variant.alpha();
+                let per_group = self.tiles.wino_tiles * a2 * self.packed.group_width;
+                (blocks * wg.block_len, self.packed.groups.len() * per_group)
+            }
+            None => (0, 0),
+        };
+        [
+            geo.staged.len(),
+            v,
+            m,
+            geo.out_len(&self.spec, self.tiles.lanes),
+        ]
+    }
+
+    /// Floats of scratch [`Conv2dPlan::run_with_scratch`] and
+    /// [`Conv2dPlan::run_blocked_with_scratch`] need for inputs of shape `input`.
+    pub fn scratch_len(&self, input: Shape) -> Result<usize, WinogradError> {
+        Ok(self.scratch_parts(&self.geometry(input)?).iter().sum())
+    }
+
+    /// Runs on NCHW tensors using the plan's own scratch buffer (grown on the first run with a
+    /// larger input; no allocation afterwards).
+    pub fn run(&self, input: &Tensor, output: &mut Tensor) -> Result<(), WinogradError> {
+        let needed = self.scratch_len(input.shape())?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0.0);
+        }
+        self.run_with_scratch(input, output, &mut scratch)
+    }
+
+    /// Runs on NCHW tensors with caller-provided scratch (at least
+    /// [`Conv2dPlan::scratch_len`] floats). Never allocates.
+    pub fn run_with_scratch(
+        &self,
+        input: &Tensor,
+        output: &mut Tensor,
+        scratch: &mut [f32],
+    ) -> Result<(), WinogradError> {
+        let geo = self.geometry(input.shape())?;
+        output.expect_shape("output", self.output_shape(input.shape())?)?;
+        let [staged, v, m, out] = self.split_scratch(&geo, scratch)?;
+        let [_, c, h, w] = input.shape();
+        let in_len = c * h * w;
+        let out_plane = geo.out_h * geo.out_w;
+        let out_len = self.spec.out_channels * out_plane;
+        for i in 0..geo.n {
+            geo.staged
+                .stage_nchw(&input.data()[i * in_len..][..in_len], staged);
+            self.image(&geo, staged, v, m, out);
+            blocked_to_nchw(
+                out,
+                self.tiles.lanes,
+                self.spec.out_channels,
+                out_plane,
+                &mut output.data_mut()[i * out_len..][..out_len],
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs on NCHWc tensors blocked by [`Conv2dPlan::block`], using the plan's own scratch.
+    pub fn run_blocked(
+        &self,
+        input: &BlockedTensor,
+        output: &mut BlockedTensor,
+    ) -> Result<(), WinogradError> {
+        let needed = self.scratch_len(input.shape())?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0.0);
+        }
+        self.run_blocked_with_scratch(input, output, &mut scratch)
+    }
+
+    /// Runs on NCHWc tensors with caller-provided scratch. Chaining layers this way pays no
+    /// layout conversion.
+    pub fn run_blocked_with_scratch(
+        &self,
+        input: &BlockedTensor,
+        output: &mut BlockedTensor,
+        scratch: &mut [f32],
+    ) -> Result<(), WinogradError> {
+        let lanes = self.tiles.lanes;
+        for (operand, t) in [("input", input.block()), ("output", output.block())] {
+            if t != lanes {
+                return Err(WinogradError::BlockMismatch {
+                    operand,
+                    expected: lanes,
+                    actual: t,
+                });
+            }
+        }
+        let geo = self.geometry(input.shape())?;
+        let expected = self.output_shape(input.shape())?;
+        if output.shape() != expected {
+            return Err(TensorError::ShapeMismatch {
+                operand: "output",
+                expected: expected.to_vec(),
+                actual: output.shape().to_vec(),
+            }
+            .into());
+        }
+        let [staged, v, m, _] = self.split_scratch(&geo, scratch)?;
+        let [_, c, h, w] = input.shape();
+        let in_len = c.div_ceil(lanes) * h * w * lanes;
+        let out_len = geo.out_len(&self.spec, lanes);
+        for i in 0..geo.n {
+            geo.staged
+                .stage_blocked(&input.data()[i * in_len..][..in_len], staged);
+            self.image(
+                &geo,
+                staged,
+                v,
+                m,
+                &mut output.data_mut()[i * out_len..][..out_len],
+            );
+        }
+        Ok(())
+    }
+
+    fn split_scratch<'s>(
+        &self,
+        geo: &Geometry,
+        scratch: &'s mut [f32],
+    ) -> Result<[&'s mut [f32]; 4], WinogradError> {
+        let parts = self.scratch_parts(geo);
+        let needed: usize = parts.iter().sum();
+        if scratch.len() < needed {
+            return Err(WinogradError::ScratchTooSmall {
+                needed,
+                actual: scratch.len(),
+            });
+        }
+        let (staged, rest) = scratch.split_at_mut(parts[0]);
+        let (v, rest) = rest.split_at_mut(parts[1]);
+        let (m, rest) = rest.split_at_mut(parts[2]);
+        Ok([staged, v, m, &mut rest[..parts[3]]])
+    }
+
+    /// Convolves one staged image into one NCHWc output image.
+    fn image(&self, geo: &Geometry, staged: &[f32], v: &mut [f32], m: &mut [f32], out: &mut [f32]) {
+        with_token!(self.token, k => self.image_on(k, geo, staged, v, m, out))
+    }
+
+    fn image_on<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        staged: &[f32],
+        v: &mut [f32],
+        m: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = self.tiles.lanes;
+        let group_out = (self.packed.group_width / lanes) * geo.out_h * geo.out_w * lanes;
+        let par = self.parallelism;
+        let st = geo.staged;
+        match geo.winograd {
+            None => for_each_chunk(par, out, group_out, |j, out_j| {
+                let g = &self.packed.groups[j];
+                k.direct(
+                    self.spec.kernel,
+                    DirectJob {
+                        w: self.packed.group_weights(j),
+                        c_start: g.k_start,
+                        c_len: g.k_len,
+                        input: staged,
+                        hp: st.hp,
+                        wp: st.wp,
+                        stride: self.spec.stride,
+                        bias: self.packed.group_bias(j),
+                        relu: self.relu,
+                        out: out_j,
+                        out_h: geo.out_h,
+                        out_w: geo.out_w,
+                    },
+                )
+            }),
+            Some(wg) => {
+                let nt = self.tiles.wino_tiles;
+                for_each_chunk(par, v, wg.block_len, |i, v_i| {
+                    let job = InputJob {
+                        input: staged,
+                        hp: st.hp,
+                        wp: st.wp,
+                        channel_blocks: st.channels.div_ceil(lanes),
+                        tiles_x: wg.tiles_x,
+                        tiles: wg.tiles,
+                        first_tile: i * nt,
+                    };
+                    k.winograd_input(wg.variant, &job, v_i)
+                });
+                let m_len = m.len() / self.packed.groups.len();
+                let v: &[f32] = v;
+                for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
+                    let g = &self.packed.groups[j];
+                    k.winograd_gemm_output(
+                        wg.variant,
+                        GemmJob {
+                            u: self.packed.group_weights(j),
+                            k_start: g.k_start,
+                            k_len: g.k_len,
+                            v,
+                            cin_pad: st.channels.div_ceil(lanes) * lanes,
+                            tiles_x: wg.tiles_x,
+                            tiles: wg.tiles,
+                            bias: self.packed.group_bias(j),
+                            relu: self.relu,
+                            out: out_j,
+                            out_h: geo.out_h,
+                            out_w: geo.out_w,
+                            m: m_j,
+                        },
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// The Winograd variant of an algorithm (`None` for direct / auto).
+fn variant_of(algorithm: Algorithm) -> Option<Variant> {
+    match algorithm {
+        Algorithm::WinogradF23 => Some(Variant::F23),
+        Algorithm::WinogradF43 => Some(Variant::F43),
+        Algorithm::WinogradF63 => Some(Variant::F63),
+        Algorithm::Auto | Algorithm::Direct => None,
+    }
+}
+
+/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`, on rayon or sequentially.
+fn for_each_chunk<T: Send>(
+    par: Parallelism,
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    match par {
+        Parallelism::Sequential => data
+            .chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
+        Parallelism::Rayon => data
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
+    }
+}
+
+/// Like [`for_each_chunk`] over two slices in lockstep.
+fn for_each_chunk_pair<T: Send, U: Send>(
+    par: Parallelism,
+    a: &mut [T],
+    chunk_a: usize,
+    b: &mut [U],
+    chunk_b: usize,
+    f: impl Fn(usize, &mut [T], &mut [U]) + Sync + Send,
+) {
+    match par {
+        Parallelism::Sequential => a
+            .chunks_mut(chunk_a)
+            .zip(b.chunks_mut(chunk_b))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y)),
+        Parallelism::Rayon => a
+            .par_chunks_mut(chunk_a)
+            .zip(b.par_chunks_mut(chunk_b))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y)),
+    }
+}
