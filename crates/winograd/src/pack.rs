@@ -71,7 +71,6 @@ fn pack(
     bias: Option<&[f32]>,
     width: usize,
     positions: usize,
-    position_major: bool,
     per_pair: impl Fn(&[f32]) -> Vec<f32>,
 ) -> Packed {
     let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
@@ -94,12 +93,7 @@ fn pack(
                 }
                 let src = &weight.data()[(oc * cig + ch % cig) * taps..][..taps];
                 for (p, value) in per_pair(src).into_iter().enumerate() {
-                    let idx = if position_major {
-                        (p * k_len + k) * width + lane
-                    } else {
-                        (k * positions + p) * width + lane
-                    };
-                    dst[idx] = value;
+                    dst[(p * k_len + k) * width + lane] = value;
                 }
             }
             if let Some(b) = bias {
@@ -121,7 +115,8 @@ fn pack(
     }
 }
 
-/// Direct-convolution packing: per group `[c][u][v][lane]`.
+/// Direct-convolution packing: per group `[u][v][c][lane]` (tap-major, like the Winograd
+/// layout, so the micro-kernel streams one tap's weights contiguously).
 pub(crate) fn pack_direct(
     spec: &ConvSpec,
     weight: &Tensor,
@@ -129,7 +124,7 @@ pub(crate) fn pack_direct(
     width: usize,
 ) -> Packed {
     let taps = spec.kernel * spec.kernel;
-    pack(spec, weight, bias, width, taps, false, |g| g.to_vec())
+    pack(spec, weight, bias, width, taps, |g| g.to_vec())
 }
 
 /// Winograd packing: per group `[b][c][lane]` holding `U = G·g·Gᵀ` (f64, rounded once).
@@ -141,7 +136,7 @@ pub(crate) fn pack_winograd(
     variant: Variant,
 ) -> Packed {
     let a = variant.alpha();
-    pack(spec, weight, bias, width, a * a, true, |g| {
+    pack(spec, weight, bias, width, a * a, |g| {
         let g: &[f32; 9] = g.try_into().expect("3x3 kernels have 9 taps");
         variant.transform_kernel(g)
     })
@@ -170,10 +165,11 @@ mod tests {
         assert_eq!(p.groups.len(), 1);
         assert_eq!((p.groups[0].k_start, p.groups[0].k_len), (0, 2));
         let g = p.group_weights(0);
-        // k = input 0, tap (0,1): lane 0 = out 0's tap 2; lane 1 (out 1, other group) = 0.
-        assert_eq!(&g[4..8], &[2.0, 0.0, 0.0, 0.0]);
-        // input 1, tap (2,2): only out 1.
-        assert_eq!(&g[(9 + 8) * 4..][..4], &[0.0, 109.0, 0.0, 0.0]);
+        // Layout [tap][k][lane]. Tap (0,1), input 0: lane 0 = out 0's tap 2; lane 1 (out 1, the
+        // other conv group) = 0.
+        assert_eq!(&g[(2 + 0) * 4..][..4], &[2.0, 0.0, 0.0, 0.0]);
+        // Tap (2,2), input 1: only out 1.
+        assert_eq!(&g[(8 * 2 + 1) * 4..][..4], &[0.0, 109.0, 0.0, 0.0]);
         assert_eq!(p.group_bias(0), &[5.0, 6.0, 0.0, 0.0]);
     }
 }

@@ -17,7 +17,7 @@ use crate::simd::Simd;
 
 /// One output-channel group's share of a direct convolution of one image.
 pub(crate) struct DirectJob<'a> {
-    /// The group's packed weights `[c][u][v][R·L]` for its `c_len` input channels.
+    /// The group's packed weights `[u][v][c][R·L]` for its `c_len` input channels.
     pub w: &'a [f32],
     /// First input channel the group reads.
     pub c_start: usize,
@@ -77,26 +77,36 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
     } = job;
     let plane = out_h * out_w * l;
     let col_stride = stride * l;
-    let w = &w[..c_len * K * K * rl];
+    let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
+    let plane_in = hp * wp * l;
+    let (first_block, last_block) = (c_start / l, (c_start + c_len - 1) / l);
     for y in 0..out_h {
         let mut x0 = 0;
         while x0 < out_w {
             let mut acc = [[s.zero(); R]; NT];
-            for c in 0..c_len {
-                let ch = c_start + c;
-                let channel_base = (ch / l) * hp * wp * l + ch % l;
-                for u in 0..K {
-                    let row_base = channel_base + ((y * stride + u) * wp + x0 * stride) * l;
-                    for v in 0..K {
-                        let wk = &w[((c * K + u) * K + v) * rl..][..rl];
-                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                        let base = row_base + v * l;
-                        let xs = &input[base..][..(NT - 1) * col_stride + 1];
-                        for (t, acc_t) in acc.iter_mut().enumerate() {
-                            let x = s.splat(xs[t * col_stride]);
-                            for r in 0..R {
-                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+            for u in 0..K {
+                for v in 0..K {
+                    let tap = u * K + v;
+                    let w_tap = &w[tap * c_len * rl..][..c_len * rl];
+                    let tap_base = ((y * stride + u) * wp + x0 * stride + v) * l;
+                    for cb in first_block..=last_block {
+                        // Lanes of this channel block inside the group's input range.
+                        let lo = c_start.max(cb * l) - cb * l;
+                        let hi = (c_start + c_len).min(cb * l + l) - cb * l;
+                        let block_base = cb * plane_in + tap_base;
+                        // Each pixel's L channels at this tap: fixed-length windows, so the
+                        // lane loop needs no bounds checks.
+                        let pixels: [&[f32]; NT] =
+                            std::array::from_fn(|t| &input[block_base + t * col_stride..][..l]);
+                        let w_block = &w_tap[(cb * l + lo - c_start) * rl..][..(hi - lo) * rl];
+                        for (lane, wk) in (lo..hi).zip(w_block.chunks_exact(rl)) {
+                            let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                            for (acc_t, px) in acc.iter_mut().zip(&pixels) {
+                                let x = s.splat(px[lane]);
+                                for r in 0..R {
+                                    acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+                                }
                             }
                         }
                     }

@@ -9,62 +9,153 @@
 //!    `R·L` output channels in lanes and each `V` value broadcast; then for each tile
 //!    `Y = Aᵀ·M·A`, plus bias, ReLU, stored into the NCHWc output (clipped at the borders).
 
-use super::{epilogue, lin_comb};
+use super::epilogue;
 use crate::simd::Simd;
-use crate::transforms::{self, Variant};
+use crate::transforms::Variant;
 
-/// A variant's shape and f32 matrices as compile-time constants.
+/// A variant's shape and its 1-D transforms, written out with shared subexpressions (the way
+/// NNPACK and ncnn write them) so each costs a handful of adds and FMAs. `tests` checks each
+/// against the matrices in [`crate::transforms`] by transforming unit impulses.
 pub(crate) trait Tile {
     /// Output tile size.
     const M: usize;
     /// Input tile size α.
     const A: usize;
-    /// Bᵀ rows (first α rows and columns used).
-    const BT: [[f32; 8]; 8];
-    /// Aᵀ rows (first m rows, α columns used).
-    const AT: [[f32; 8]; 8];
+    /// `Bᵀ·d` for one column of α values (the first α entries of the arrays are used).
+    fn bt<S: Simd>(s: S, d: [S::V; 8]) -> [S::V; 8];
+    /// `Aᵀ·m` for one column of α values; the first m outputs are meaningful.
+    fn at<S: Simd>(s: S, m: [S::V; 8]) -> [S::V; 8];
 }
 
-/// Rounds an f64 matrix to f32 rows of 8 (zero padded).
-const fn f32_rows<const R: usize, const C: usize>(m: [[f64; C]; R]) -> [[f32; 8]; 8] {
-    let mut out = [[0.0f32; 8]; 8];
-    let mut r = 0;
-    while r < R {
-        let mut c = 0;
-        while c < C {
-            out[r][c] = m[r][c] as f32;
-            c += 1;
-        }
-        r += 1;
-    }
-    out
+/// `a·x + y` with a constant `a`.
+#[inline(always)]
+fn axpy<S: Simd>(s: S, a: f32, x: S::V, y: S::V) -> S::V {
+    s.mul_add(s.splat(a), x, y)
 }
 
-/// F(2,3) constants.
+/// F(2,3), points {0, ±1, ∞}.
 pub(crate) struct F23;
 impl Tile for F23 {
     const M: usize = 2;
     const A: usize = 4;
-    const BT: [[f32; 8]; 8] = f32_rows(transforms::F23_BT);
-    const AT: [[f32; 8]; 8] = f32_rows(transforms::F23_AT);
+    #[inline(always)]
+    fn bt<S: Simd>(s: S, d: [S::V; 8]) -> [S::V; 8] {
+        let z = s.zero();
+        [
+            s.sub(d[0], d[2]),
+            s.add(d[1], d[2]),
+            s.sub(d[2], d[1]),
+            s.sub(d[3], d[1]),
+            z,
+            z,
+            z,
+            z,
+        ]
+    }
+    #[inline(always)]
+    fn at<S: Simd>(s: S, m: [S::V; 8]) -> [S::V; 8] {
+        let z = s.zero();
+        [
+            s.add(s.add(m[0], m[1]), m[2]),
+            s.add(s.sub(m[1], m[2]), m[3]),
+            z,
+            z,
+            z,
+            z,
+            z,
+            z,
+        ]
+    }
 }
 
-/// F(4,3) constants.
+/// F(4,3), points {0, ±√2, ±√2/2, ∞}.
 pub(crate) struct F43;
 impl Tile for F43 {
     const M: usize = 4;
     const A: usize = 6;
-    const BT: [[f32; 8]; 8] = f32_rows(transforms::F43_BT);
-    const AT: [[f32; 8]; 8] = f32_rows(transforms::F43_AT);
+    #[inline(always)]
+    fn bt<S: Simd>(s: S, d: [S::V; 8]) -> [S::V; 8] {
+        const R2: f32 = std::f32::consts::SQRT_2;
+        const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
+        let z = s.zero();
+        // r1, r2 = (d4 − 2·d2) ± (√2/2·d3 − √2·d1); r3, r4 = (d4 − d2/2) ± (√2·d3 − √2/2·d1)
+        let t1 = axpy(s, -2.0, d[2], d[4]);
+        let t2 = axpy(s, H, d[3], s.mul(s.splat(-R2), d[1]));
+        let t3 = axpy(s, -0.5, d[2], d[4]);
+        let t4 = axpy(s, R2, d[3], s.mul(s.splat(-H), d[1]));
+        [
+            s.add(axpy(s, -2.5, d[2], d[0]), d[4]),
+            s.add(t1, t2),
+            s.sub(t1, t2),
+            s.add(t3, t4),
+            s.sub(t3, t4),
+            s.add(axpy(s, -2.5, d[3], d[1]), d[5]),
+            z,
+            z,
+        ]
+    }
+    #[inline(always)]
+    fn at<S: Simd>(s: S, m: [S::V; 8]) -> [S::V; 8] {
+        const R2: f32 = std::f32::consts::SQRT_2;
+        const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
+        let z = s.zero();
+        let (a12, s12) = (s.add(m[1], m[2]), s.sub(m[1], m[2]));
+        let (a34, s34) = (s.add(m[3], m[4]), s.sub(m[3], m[4]));
+        [
+            s.add(s.add(m[0], a12), a34),
+            axpy(s, R2, s34, s.mul(s.splat(H), s12)),
+            axpy(s, 2.0, a34, s.mul(s.splat(0.5), a12)),
+            s.add(axpy(s, 2.0 * R2, s34, s.mul(s.splat(H * 0.5), s12)), m[5]),
+            z,
+            z,
+            z,
+            z,
+        ]
+    }
 }
 
-/// F(6,3) constants.
+/// F(6,3), points {0, ±1, ±2, ±1/2, ∞}.
 pub(crate) struct F63;
 impl Tile for F63 {
     const M: usize = 6;
     const A: usize = 8;
-    const BT: [[f32; 8]; 8] = f32_rows(transforms::F63_BT);
-    const AT: [[f32; 8]; 8] = f32_rows(transforms::F63_AT);
+    #[inline(always)]
+    fn bt<S: Simd>(s: S, d: [S::V; 8]) -> [S::V; 8] {
+        // Pairs (even part) ± (odd part), as in NNPACK's f6x6k3x3 input transform.
+        let e1 = axpy(s, -4.25, d[4], s.add(d[2], d[6]));
+        let o1 = axpy(s, -4.25, d[3], s.add(d[1], d[5]));
+        let e2 = axpy(s, -1.25, d[4], axpy(s, 0.25, d[2], d[6]));
+        let o2 = axpy(s, 2.0, d[5], axpy(s, -2.5, d[3], s.mul(s.splat(0.5), d[1])));
+        let e3 = axpy(s, -5.0, d[4], axpy(s, 4.0, d[2], d[6]));
+        let o3 = axpy(s, 0.5, d[5], axpy(s, -2.5, d[3], s.mul(s.splat(2.0), d[1])));
+        [
+            axpy(s, 5.25, s.sub(d[4], d[2]), s.sub(d[0], d[6])),
+            s.add(e1, o1),
+            s.sub(e1, o1),
+            s.add(e2, o2),
+            s.sub(e2, o2),
+            s.add(e3, o3),
+            s.sub(e3, o3),
+            axpy(s, 5.25, s.sub(d[3], d[5]), s.sub(d[7], d[1])),
+        ]
+    }
+    #[inline(always)]
+    fn at<S: Simd>(s: S, m: [S::V; 8]) -> [S::V; 8] {
+        let z = s.zero();
+        let (a12, s12) = (s.add(m[1], m[2]), s.sub(m[1], m[2]));
+        let (a34, s34) = (s.add(m[3], m[4]), s.sub(m[3], m[4]));
+        let (a56, s56) = (s.add(m[5], m[6]), s.sub(m[5], m[6]));
+        [
+            axpy(s, 32.0, a56, s.add(s.add(m[0], a12), a34)),
+            axpy(s, 16.0, s56, axpy(s, 2.0, s34, s12)),
+            axpy(s, 8.0, a56, axpy(s, 4.0, a34, a12)),
+            axpy(s, 4.0, s56, axpy(s, 8.0, s34, s12)),
+            axpy(s, 2.0, a56, axpy(s, 16.0, a34, a12)),
+            s.add(s.add(axpy(s, 32.0, s34, s12), s56), m[7]),
+            z,
+            z,
+        ]
+    }
 }
 
 /// What [`input_transform`] reads for one tile block.
@@ -123,7 +214,7 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
         let (y0, x0) = ((tile / job.tiles_x) * T::M, (tile % job.tiles_x) * T::M);
         for cb in 0..job.channel_blocks {
             let src = &job.input[cb * plane..][..plane];
-            // Columns first: tmp[i][j] = Σ_k Bᵀ[i][k]·d[k][j].
+            // Columns first: tmp[·][j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·tmp[i][·].
             let mut tmp = [[s.zero(); 8]; 8];
             for j in 0..a {
                 let col: [S::V; 8] = std::array::from_fn(|k| {
@@ -133,15 +224,13 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
                         s.zero()
                     }
                 });
-                for (i, row) in tmp.iter_mut().enumerate().take(a) {
-                    row[j] = lin_comb(s, &T::BT[i], &col, a);
+                for (i, value) in T::bt(s, col).into_iter().enumerate().take(a) {
+                    tmp[i][j] = value;
                 }
             }
-            // Then rows: V[i][j] = Σ_k tmp[i][k]·Bᵀ[j][k].
             for (i, row) in tmp.iter().enumerate().take(a) {
-                for j in 0..a {
-                    let val = lin_comb(s, &T::BT[j], row, a);
-                    s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], val);
+                for (j, value) in T::bt(s, *row).into_iter().enumerate().take(a) {
+                    s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], value);
                 }
             }
         }
@@ -218,12 +307,15 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
         for b in 0..a2 {
             let ub = &u[b * k_len * rl..][..k_len * rl];
             let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
+            // One row of the group's input range per tile: every row has exactly `k_len`
+            // elements, so indexing by `k < k_len` needs no bounds check in the loop.
+            let rows: [&[f32]; NT] = std::array::from_fn(|t| &vb[t * cin_pad + k_start..][..k_len]);
             let mut acc = [[s.zero(); R]; NT];
-            for (k, wk) in ub.chunks_exact(rl).enumerate() {
+            for k in 0..k_len {
+                let wk = &ub[k * rl..][..rl];
                 let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                let kk = k_start + k;
-                for (t, acc_t) in acc.iter_mut().enumerate() {
-                    let x = s.splat(vb[t * cin_pad + kk]);
+                for (acc_t, row) in acc.iter_mut().zip(&rows) {
+                    let x = s.splat(row[k]);
                     for r in 0..R {
                         acc_t[r] = s.mul_add(w[r], x, acc_t[r]);
                     }
@@ -278,7 +370,7 @@ fn output_transform_tile<S: Simd, T: Tile>(
 ) {
     let l = S::LANES;
     let a = T::A;
-    // tmp[i][j] = Σ_k Aᵀ[i][k]·M[k][j]   (m × α)
+    // Columns first: tmp[·][j] = Aᵀ·M[·][j] (m × α); then rows: Y[i][·] = Aᵀ·tmp[i][·].
     let mut tmp = [[s.zero(); 8]; 8];
     for j in 0..a {
         let col: [S::V; 8] = std::array::from_fn(|k| {
@@ -288,15 +380,58 @@ fn output_transform_tile<S: Simd, T: Tile>(
                 s.zero()
             }
         });
-        for (i, row) in tmp.iter_mut().enumerate().take(T::M) {
-            row[j] = lin_comb(s, &T::AT[i], &col, a);
+        for (i, value) in T::at(s, col).into_iter().enumerate().take(T::M) {
+            tmp[i][j] = value;
         }
     }
-    // Y[i][j] = Σ_k tmp[i][k]·Aᵀ[j][k]
     for (i, row) in tmp.iter().enumerate().take(T::M.min(out_h - y0)) {
-        for j in 0..T::M.min(out_w - x0) {
-            let val = epilogue(s, lin_comb(s, &T::AT[j], row, a), bias, relu);
+        let y_row = T::at(s, *row);
+        for (j, &value) in y_row.iter().enumerate().take(T::M.min(out_w - x0)) {
+            let val = epilogue(s, value, bias, relu);
             s.store(&mut dst[((y0 + i) * out_w + x0 + j) * l..], val);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::scalar::Scalar;
+    use crate::transforms::Variant;
+
+    /// Feeds unit impulses through the written-out 1-D transforms and compares with the matrices
+    /// of [`crate::transforms`] (documented there): column `k` of Bᵀ and Aᵀ.
+    fn check<T: Tile>(variant: Variant) {
+        let mat = variant.matrices();
+        assert_eq!((T::M, T::A), (mat.m, mat.alpha));
+        let s = Scalar;
+        for k in 0..T::A {
+            let e: [[f32; 4]; 8] = std::array::from_fn(|i| [if i == k { 1.0 } else { 0.0 }; 4]);
+            let bt = T::bt(s, e);
+            let at = T::at(s, e);
+            for i in 0..T::A {
+                let want = mat.bt[i][k] as f32;
+                assert!(
+                    (bt[i][0] - want).abs() <= 1e-6,
+                    "{variant:?} Bᵀ[{i}][{k}]: {} vs {want}",
+                    bt[i][0]
+                );
+            }
+            for i in 0..T::M {
+                let want = mat.at[i][k] as f32;
+                assert!(
+                    (at[i][0] - want).abs() <= 1e-6,
+                    "{variant:?} Aᵀ[{i}][{k}]: {} vs {want}",
+                    at[i][0]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn written_out_transforms_match_the_matrices() {
+        check::<F23>(Variant::F23);
+        check::<F43>(Variant::F43);
+        check::<F63>(Variant::F63);
     }
 }
