@@ -72,3 +72,47 @@ impl Simd for Neon {
 }
 
 crate::arch::isa_kernels!(Neon, feature = "neon", wino = (8, 2), direct = (8, 2));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Isa;
+
+    /// NEON must be detected on every aarch64 target we test on (including qemu-user), so the
+    /// kernel tests that loop over `Isa::available()` cannot silently skip it.
+    #[test]
+    fn neon_is_detected_and_available() {
+        assert!(Neon::detect().is_some(), "NEON not detected on aarch64");
+        assert!(Isa::Neon.is_available());
+        assert!(Isa::available().contains(&Isa::Neon));
+        assert_eq!(Isa::best(), Isa::Neon);
+        assert_eq!(Isa::Neon.require().unwrap(), Isa::Neon);
+        eprintln!("available ISAs: {:?}", Isa::available());
+    }
+
+    /// Each `Simd` operation on lanes with distinct values (catches swapped operands, e.g. in
+    /// `vfmaq_f32(c, a, b)`).
+    #[test]
+    fn simd_ops_lane_by_lane() {
+        let s = Neon::detect().expect("NEON");
+        let a = s.load(&[1.0, -2.0, 3.5, 0.25]);
+        let b = s.load(&[4.0, 5.0, -6.0, 8.0]);
+        let c = s.load(&[0.5, -1.0, 2.0, -3.0]);
+        let get = |v: float32x4_t| {
+            let mut out = [0.0f32; 4];
+            s.store(&mut out, v);
+            out
+        };
+        assert_eq!(get(s.zero()), [0.0; 4]);
+        assert_eq!(get(s.splat(7.5)), [7.5; 4]);
+        assert_eq!(get(s.add(a, b)), [5.0, 3.0, -2.5, 8.25]);
+        assert_eq!(get(s.sub(a, b)), [-3.0, -7.0, 9.5, -7.75]);
+        assert_eq!(get(s.mul(a, b)), [4.0, -10.0, -21.0, 2.0]);
+        assert_eq!(get(s.mul_add(a, b, c)), [4.5, -11.0, -19.0, -1.0]);
+        assert_eq!(get(s.max(a, s.zero())), [1.0, 0.0, 3.5, 0.25]);
+        // Fused: one rounding. (1 + 2⁻²³)² − (1 + 2⁻²²) = 2⁻⁴⁶, lost if rounded after the multiply.
+        let e = 1.0 + f32::EPSILON;
+        let fused = get(s.mul_add(s.splat(e), s.splat(e), s.splat(-(1.0 + 2.0 * f32::EPSILON))));
+        assert_eq!(fused, [f32::EPSILON * f32::EPSILON; 4]);
+    }
+}
