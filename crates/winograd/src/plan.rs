@@ -1,7 +1,7 @@
 //! [`Conv2dPlan`]: a convolution layer with packed (and, for Winograd, pre-transformed) weights,
 //! its algorithm and ISA chosen once, run many times without allocating.
 
-use crate::arch::{Kernels, scalar::Scalar};
+use crate::arch::{Kernels, RegisterBlock, scalar::Scalar};
 use crate::kernels::{DirectJob, GemmJob, InputJob};
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::{Staged, blocked_to_nchw};
@@ -70,28 +70,30 @@ impl Token {
         }
     }
 
-    /// `(lanes, winograd tiles per block, winograd oc vectors, direct pixels, direct oc vectors)`.
-    fn shape(self) -> TileShape {
-        fn of<K: Kernels>(_: K) -> TileShape {
+    /// Lanes and the register block for `out_channels`: the ISA's main block, or its 3-vector
+    /// alternative when that avoids computing padding lanes (channel blocks a multiple of 3 but
+    /// not of the main block's vector count).
+    fn shape(self, out_channels: usize) -> TileShape {
+        fn of<K: Kernels>(_: K, out_channels: usize) -> TileShape {
+            let blocks = out_channels.div_ceil(K::LANES);
+            let block = if blocks % K::MAIN.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
+                K::ALT
+            } else {
+                K::MAIN
+            };
             TileShape {
                 lanes: K::LANES,
-                wino_tiles: K::WINO_TILES,
-                wino_vecs: K::WINO_OC_VECS,
-                direct_vecs: K::DIRECT_OC_VECS,
-                direct_pixels: K::DIRECT_PIXELS,
+                block,
             }
         }
-        with_token!(self, k => of(k))
+        with_token!(self, k => of(k, out_channels))
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct TileShape {
     lanes: usize,
-    wino_tiles: usize,
-    wino_vecs: usize,
-    direct_vecs: usize,
-    direct_pixels: usize,
+    block: RegisterBlock,
 }
 
 /// A planned convolution: spec, epilogue, algorithm, ISA and packed weights.
@@ -180,7 +182,7 @@ impl Conv2dPlan {
         parallelism: Parallelism,
     ) -> Result<Self, WinogradError> {
         let token = Token::new(isa)?;
-        let tiles = token.shape();
+        let tiles = token.shape(spec.out_channels);
         let bias = epilogue.bias.as_deref();
         let packed = match variant_of(algorithm) {
             None if algorithm == Algorithm::Auto => {
@@ -189,7 +191,7 @@ impl Conv2dPlan {
                     reason: "resolve `Auto` before packing".into(),
                 });
             }
-            None => pack_direct(&spec, weight, bias, tiles.direct_vecs * tiles.lanes),
+            None => pack_direct(&spec, weight, bias, tiles.block.oc_vecs * tiles.lanes),
             Some(variant) => {
                 if spec.kernel != 3 || spec.stride != 1 || spec.padding != 1 {
                     return Err(WinogradError::UnsupportedAlgorithm {
@@ -200,7 +202,13 @@ impl Conv2dPlan {
                         ),
                     });
                 }
-                pack_winograd(&spec, weight, bias, tiles.wino_vecs * tiles.lanes, variant)
+                pack_winograd(
+                    &spec,
+                    weight,
+                    bias,
+                    tiles.block.oc_vecs * tiles.lanes,
+                    variant,
+                )
             }
         };
         Ok(Self {
@@ -260,7 +268,7 @@ impl Conv2dPlan {
                 let (tiles_y, tiles_x) = (out_h.div_ceil(m), out_w.div_ceil(m));
                 let tiles = tiles_y * tiles_x;
                 let a2 = variant.alpha() * variant.alpha();
-                let nt = self.tiles.wino_tiles;
+                let nt = self.tiles.block.columns;
                 let staged = Staged {
                     lanes,
                     channels: c,
@@ -284,7 +292,7 @@ impl Conv2dPlan {
             None => {
                 let k = self.spec.kernel;
                 let s = self.spec.stride;
-                let np = self.tiles.direct_pixels;
+                let np = self.tiles.block.columns;
                 // A full pixel block past the last valid pixel still reads inside the row.
                 let wp = (w + 2 * p).max((out_w.div_ceil(np) * np - 1) * s + k);
                 let staged = Staged {
@@ -312,9 +320,9 @@ impl Conv2dPlan {
     fn scratch_parts(&self, geo: &Geometry) -> [usize; 4] {
         let (v, m) = match geo.winograd {
             Some(wg) => {
-                let blocks = wg.tiles.div_ceil(self.tiles.wino_tiles);
+                let blocks = wg.tiles.div_ceil(self.tiles.block.columns);
                 let a2 = wg.variant.alpha() * wg.variant.alpha();
-                let per_group = self.tiles.wino_tiles * a2 * self.packed.group_width;
+                let per_group = self.tiles.block.columns * a2 * self.packed.group_width;
                 (blocks * wg.block_len, self.packed.groups.len() * per_group)
             }
             None => (0, 0),
@@ -475,6 +483,7 @@ impl Conv2dPlan {
             None => for_each_chunk(par, out, group_out, |j, out_j| {
                 let g = &self.packed.groups[j];
                 k.direct(
+                    self.tiles.block,
                     self.spec.kernel,
                     DirectJob {
                         w: self.packed.group_weights(j),
@@ -493,7 +502,7 @@ impl Conv2dPlan {
                 )
             }),
             Some(wg) => {
-                let nt = self.tiles.wino_tiles;
+                let nt = self.tiles.block.columns;
                 for_each_chunk(par, v, wg.block_len, |i, v_i| {
                     let job = InputJob {
                         input: staged,
@@ -504,13 +513,14 @@ impl Conv2dPlan {
                         tiles: wg.tiles,
                         first_tile: i * nt,
                     };
-                    k.winograd_input(wg.variant, &job, v_i)
+                    k.winograd_input(self.tiles.block, wg.variant, &job, v_i)
                 });
                 let m_len = m.len() / self.packed.groups.len();
                 let v: &[f32] = v;
                 for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
                     let g = &self.packed.groups[j];
                     k.winograd_gemm_output(
+                        self.tiles.block,
                         wg.variant,
                         GemmJob {
                             u: self.packed.group_weights(j),

@@ -71,7 +71,7 @@ impl Simd for Neon {
     }
 }
 
-crate::arch::isa_kernels!(Neon, feature = "neon", wino = (8, 2), direct = (8, 2));
+crate::arch::isa_kernels!(Neon, feature = "neon", main = (8, 2), alt = (8, 3));
 
 #[cfg(test)]
 mod tests {

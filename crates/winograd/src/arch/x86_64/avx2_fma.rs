@@ -73,9 +73,4 @@ impl Simd for Avx2Fma {
     }
 }
 
-crate::arch::isa_kernels!(
-    Avx2Fma,
-    feature = "avx2,fma",
-    wino = (6, 2),
-    direct = (6, 2)
-);
+crate::arch::isa_kernels!(Avx2Fma, feature = "avx2,fma", main = (6, 2), alt = (4, 3));

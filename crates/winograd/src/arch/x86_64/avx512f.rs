@@ -74,4 +74,4 @@ impl Simd for Avx512f {
     }
 }
 
-crate::arch::isa_kernels!(Avx512f, feature = "avx512f", wino = (8, 2), direct = (8, 2));
+crate::arch::isa_kernels!(Avx512f, feature = "avx512f", main = (8, 2), alt = (8, 3));
