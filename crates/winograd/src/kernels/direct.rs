@@ -50,10 +50,105 @@ pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
     kernel: usize,
     job: DirectJob<'_>,
 ) {
-    if kernel == 1 {
-        direct_k::<S, 1, NT, R>(s, job)
-    } else {
-        direct_k::<S, 3, NT, R>(s, job)
+    let single_block = job.c_start / S::LANES == (job.c_start + job.c_len - 1) / S::LANES;
+    match (kernel, single_block) {
+        (1, _) => direct_k::<S, 1, NT, R>(s, job),
+        (_, true) => first_layer::<S, NT, R>(s, job),
+        _ => direct_k::<S, 3, NT, R>(s, job),
+    }
+}
+
+/// 3x3 direct convolution for a group whose inputs fit in one channel block — the RGB first
+/// layer above all (`K = 27`). Per kernel row `u` it takes, for each pixel, one window covering
+/// the 3 taps × L lanes, then runs the `3 × c_len` reductions from it; the general body would
+/// recompute the windows per tap and per channel block.
+#[inline(always)]
+fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_>) {
+    const K: usize = 3;
+    let l = S::LANES;
+    let rl = R * l;
+    let DirectJob {
+        w,
+        c_start,
+        c_len,
+        input,
+        hp,
+        wp,
+        stride,
+        bias,
+        relu,
+        out,
+        out_h,
+        out_w,
+    } = job;
+    let plane = out_h * out_w * l;
+    let col_stride = stride * l;
+    let w = &w[..K * K * c_len * rl];
+    let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
+    let lo = c_start % l;
+    let block_base = (c_start / l) * hp * wp * l;
+    for y in 0..out_h {
+        let mut x0 = 0;
+        while x0 < out_w {
+            let mut acc = [[s.zero(); R]; NT];
+            for u in 0..K {
+                let row_base = block_base + ((y * stride + u) * wp + x0 * stride) * l + lo;
+                let windows: [&[f32]; NT] = std::array::from_fn(|t| {
+                    &input[row_base + t * col_stride..][..(K - 1) * l + c_len]
+                });
+                for v in 0..K {
+                    let w_tap = &w[(u * K + v) * c_len * rl..][..c_len * rl];
+                    for (c, wk) in w_tap.chunks_exact(rl).enumerate() {
+                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                        for (acc_t, window) in acc.iter_mut().zip(&windows) {
+                            let x = s.splat(window[v * l + c]);
+                            for r in 0..R {
+                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+                            }
+                        }
+                    }
+                }
+            }
+            store_block(
+                s,
+                &acc,
+                &bias_v,
+                relu,
+                out,
+                plane,
+                (y * out_w + x0) * l,
+                NT.min(out_w - x0),
+            );
+            x0 += NT;
+        }
+    }
+}
+
+/// Stores the first `valid` columns of a register block (+ bias, ReLU) into the output planes,
+/// starting at element `offset` of each plane.
+#[inline(always)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "an inlined inner body; the caller names each part"
+)]
+fn store_block<S: Simd, const NT: usize, const R: usize>(
+    s: S,
+    acc: &[[S::V; R]; NT],
+    bias: &[S::V; R],
+    relu: bool,
+    out: &mut [f32],
+    plane: usize,
+    offset: usize,
+    valid: usize,
+) {
+    let l = S::LANES;
+    for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
+        for (t, acc_t) in acc.iter().enumerate().take(valid) {
+            s.store(
+                &mut dst[offset + t * l..],
+                epilogue(s, acc_t[r], bias[r], relu),
+            );
+        }
     }
 }
 
@@ -112,13 +207,16 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
                     }
                 }
             }
-            let valid = NT.min(out_w - x0);
-            for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
-                for (t, acc_t) in acc.iter().enumerate().take(valid) {
-                    let val = epilogue(s, acc_t[r], bias_v[r], relu);
-                    s.store(&mut dst[(y * out_w + x0 + t) * l..], val);
-                }
-            }
+            store_block(
+                s,
+                &acc,
+                &bias_v,
+                relu,
+                out,
+                plane,
+                (y * out_w + x0) * l,
+                NT.min(out_w - x0),
+            );
             x0 += NT;
         }
     }
