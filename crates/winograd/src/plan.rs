@@ -2,6 +2,7 @@
 //! its algorithm and ISA chosen once, run many times without allocating.
 
 use crate::arch::{Kernels, RegisterBlock, scalar::Scalar};
+use crate::kernels::winograd::SUPER_BLOCK;
 use crate::kernels::{DirectJob, GemmJob, InputJob};
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::{Staged, blocked_to_nchw};
@@ -322,7 +323,8 @@ impl Conv2dPlan {
             Some(wg) => {
                 let blocks = wg.tiles.div_ceil(self.tiles.block.columns);
                 let a2 = wg.variant.alpha() * wg.variant.alpha();
-                let per_group = self.tiles.block.columns * a2 * self.packed.group_width;
+                let per_group =
+                    SUPER_BLOCK * self.tiles.block.columns * a2 * self.packed.group_width;
                 (blocks * wg.block_len, self.packed.groups.len() * per_group)
             }
             None => (0, 0),

@@ -237,6 +237,9 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     }
 }
 
+/// Register blocks per super-block of the GEMM loop (see [`gemm_output`]).
+pub(crate) const SUPER_BLOCK: usize = 8;
+
 /// One output-channel group's share of a Winograd convolution of one image.
 pub(crate) struct GemmJob<'a> {
     /// The group's transformed weights `[α²][k_len][R·L]`.
@@ -263,7 +266,7 @@ pub(crate) struct GemmJob<'a> {
     pub out_h: usize,
     /// Output width.
     pub out_w: usize,
-    /// Scratch for one tile block of GEMM results, `[NT][α²][R·L]`.
+    /// Scratch for one super-block of GEMM results, `[SUPER_BLOCK·NT][α²][R·L]`.
     pub m: &'a mut [f32],
 }
 
@@ -303,35 +306,40 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
     } = job;
     let plane = out_h * out_w * l;
     let block_len = a2 * NT * cin_pad;
-    for (tb, vblk) in v.chunks_exact(block_len).enumerate() {
+    // Super-blocks of SUPER_BLOCK register blocks: for each transform-domain position `b` the
+    // group's U[b] (k_len × R·L floats) is loaded into L1 once and used by every tile of the
+    // super-block, so at batch 1 (e.g. 16 tiles at 14x14 for F(4,3)) each weight is read once per
+    // run instead of once per register block.
+    for (sb, vsuper) in v.chunks(SUPER_BLOCK * block_len).enumerate() {
         for b in 0..a2 {
             let ub = &u[b * k_len * rl..][..k_len * rl];
-            let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
-            // One row of the group's input range per tile: every row has exactly `k_len`
-            // elements, so indexing by `k < k_len` needs no bounds check in the loop.
-            let rows: [&[f32]; NT] = std::array::from_fn(|t| &vb[t * cin_pad + k_start..][..k_len]);
-            let mut acc = [[s.zero(); R]; NT];
-            for k in 0..k_len {
-                let wk = &ub[k * rl..][..rl];
-                let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                for (acc_t, row) in acc.iter_mut().zip(&rows) {
-                    let x = s.splat(row[k]);
-                    for r in 0..R {
-                        acc_t[r] = s.mul_add(w[r], x, acc_t[r]);
+            for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
+                let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
+                // One row of the group's input range per tile: every row has exactly `k_len`
+                // elements, so indexing by `k < k_len` needs no bounds check in the loop.
+                let rows: [&[f32]; NT] =
+                    std::array::from_fn(|t| &vb[t * cin_pad + k_start..][..k_len]);
+                let mut acc = [[s.zero(); R]; NT];
+                for k in 0..k_len {
+                    let wk = &ub[k * rl..][..rl];
+                    let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                    for (acc_t, row) in acc.iter_mut().zip(&rows) {
+                        let x = s.splat(row[k]);
+                        for r in 0..R {
+                            acc_t[r] = s.mul_add(w[r], x, acc_t[r]);
+                        }
+                    }
+                }
+                for (t, acc_t) in acc.iter().enumerate() {
+                    for (r, &val) in acc_t.iter().enumerate() {
+                        s.store(&mut m[((tb * NT + t) * a2 + b) * rl + r * l..], val);
                     }
                 }
             }
-            for (t, acc_t) in acc.iter().enumerate() {
-                for (r, &val) in acc_t.iter().enumerate() {
-                    s.store(&mut m[(t * a2 + b) * rl + r * l..], val);
-                }
-            }
         }
-        for t in 0..NT {
-            let tile = tb * NT + t;
-            if tile >= tiles {
-                break;
-            }
+        let first = sb * SUPER_BLOCK * NT;
+        for t in 0..(tiles - first).min(SUPER_BLOCK * NT) {
+            let tile = first + t;
             let origin = ((tile / tiles_x) * T::M, (tile % tiles_x) * T::M);
             let m_tile = &m[t * a2 * rl..][..a2 * rl];
             for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
