@@ -3,6 +3,7 @@
 //! - `reparam info <MODEL|CHECKPOINT>`: per-layer table of shapes, params, MACs and Winograd MULs.
 //! - `reparam fuse IN OUT`: fold a training-time checkpoint into its deployed (plain) form.
 //! - `reparam run`: run a model (built-in synthetic weights or a checkpoint) on an image batch.
+//! - `reparam layers`: time every distinct conv layer of a model with the CPU kernels.
 //!
 //! Every failure is reported on stderr with what to do about it, and the exit status is non-zero
 //! (1 for a failed command, 2 for a usage error reported by clap).
@@ -24,7 +25,8 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  \
     reparam info a0\n  \
     reparam fuse repvgg_a0_train.safetensors repvgg_a0_deploy.safetensors\n  \
-    reparam run --model a0 --form multi-branch --input-size 96")]
+    reparam run --model a0 --form multi-branch --input-size 96\n  \
+    reparam layers --model a0 --threads 1")]
 struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -40,6 +42,9 @@ enum Command {
     Fuse(commands::fuse::FuseArgs),
     /// Run a model on an image batch and print the top-5 classes and the time taken.
     Run(commands::run::RunArgs),
+    /// Time every distinct conv layer of a model with the CPU kernels: median ms, GFLOP/s and %
+    /// of the FMA peak per layer.
+    Layers(commands::layers::LayersArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::info(args, &mut stdout),
         Command::Fuse(args) => commands::fuse::fuse(args, &mut stdout),
         Command::Run(args) => commands::run::run(args, &mut stdout),
+        Command::Layers(args) => commands::layers::layers(args, &mut stdout),
     };
     let _ = stdout.flush();
     match result {

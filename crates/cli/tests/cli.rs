@@ -1,4 +1,5 @@
-//! End-to-end tests of the `reparam` binary: help, `info`, `fuse`, `run` and their error paths.
+//! End-to-end tests of the `reparam` binary: help, `info`, `fuse`, `run`, `layers` and their error
+//! paths.
 //!
 //! Checkpoints are written by the tests themselves (a tiny custom net with synthetic weights) into
 //! a per-test directory under `CARGO_TARGET_TMPDIR`; inputs use small sizes so the reference
@@ -136,6 +137,7 @@ fn help_for_every_command() {
         &["info", "--help"],
         &["fuse", "--help"],
         &["run", "--help"],
+        &["layers", "--help"],
         &["help", "run"],
     ] {
         let stdout = ok(args);
@@ -144,6 +146,16 @@ fn help_for_every_command() {
     assert!(ok(&["run", "--help"]).contains("--form <FORM>"));
     assert!(ok(&["fuse", "--help"]).contains("--naming <NAMING>"));
     assert!(ok(&["info", "--help"]).contains("--input-size"));
+    let layers = ok(&["layers", "--help"]);
+    for option in [
+        "--algorithm <ALG>",
+        "--isa <ISA>",
+        "--threads <N>",
+        "--json",
+        "--repeats",
+    ] {
+        assert!(layers.contains(option), "{option}:\n{layers}");
+    }
 }
 
 #[test]
@@ -157,6 +169,10 @@ fn usage_errors_exit_with_status_2() {
         &["run", "--model", "a0", "--checkpoint", "x.safetensors"],
         &["fuse", "only-one-path"],
         &["fuse", "a", "b", "--bn-eps", "-1"],
+        &["layers", "--threads", "0"],
+        &["layers", "--algorithm", "f99"],
+        &["layers", "--isa", "sse4"],
+        &["layers", "--repeats", "0"],
     ] {
         let out = reparam(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -407,4 +423,76 @@ fn half_precision_input_matches_f32() {
         ]))
     };
     assert_eq!(top(&f32_path), top(&bf16_path));
+}
+
+#[test]
+fn layers_json_has_one_row_per_distinct_layer() {
+    let stdout = ok(&[
+        "layers",
+        "--model",
+        "a0",
+        "--input-size",
+        "32",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let rows = rows.as_array().expect("a JSON array");
+    // A0: stem, then per stage one stride-2 block and (stages 1-3) one repeated stride-1 shape.
+    assert_eq!(rows.len(), 8, "{stdout}");
+    for row in rows {
+        for key in [
+            "cin",
+            "cout",
+            "h",
+            "w",
+            "stride",
+            "groups",
+            "count",
+            "algorithm",
+            "isa",
+            "threads",
+            "median_ms",
+            "gflops",
+            "peak_pct",
+            "batch",
+        ] {
+            assert!(row.get(key).is_some(), "missing `{key}` in {row}");
+        }
+        assert!(row["median_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert_ne!(row["algorithm"], "auto", "{row}");
+    }
+    let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [1, 1, 1, 1, 3, 1, 13, 1]);
+    assert_eq!(rows[0]["h"], 32);
+    assert_eq!(rows[0]["cin"], 3);
+}
+
+#[test]
+fn layers_table_and_errors() {
+    let stdout = ok(&[
+        "layers",
+        "--model",
+        "b0",
+        "--input-size",
+        "16",
+        "--repeats",
+        "1",
+    ]);
+    assert!(stdout.contains("model:     RepVGG-B0"), "{stdout}");
+    assert!(stdout.contains("256->256 1x1 s1 g1"), "{stdout}");
+    assert!(stdout.contains("% peak"), "{stdout}");
+
+    let e = fails(&["layers", "--model", "resnet50"]);
+    assert!(e.contains("unknown model `resnet50`"), "{e}");
+    assert!(e.contains("known models: A0"), "{e}");
+
+    #[cfg(target_arch = "x86_64")]
+    let missing = "neon";
+    #[cfg(not(target_arch = "x86_64"))]
+    let missing = "avx512";
+    let e = fails(&["layers", "--isa", missing, "--input-size", "8"]);
+    assert!(e.contains("this CPU does not support"), "{e}");
+    assert!(e.contains("hint: this CPU has: "), "{e}");
 }

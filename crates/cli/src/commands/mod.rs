@@ -2,6 +2,7 @@
 
 pub mod fuse;
 pub mod info;
+pub mod layers;
 pub mod run;
 
 use std::path::Path;

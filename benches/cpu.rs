@@ -1,0 +1,148 @@
+//! CPU benchmarks: `conv3x3` over every distinct RepVGG-A0/B0 layer with the `reparam-winograd`
+//! plans.
+//!
+//! The sweep, for each layer of [`shapes::repvgg_layers`] at 224x224:
+//! - batch 1; stride-1 layers also batch 8;
+//! - every eligible algorithm: direct everywhere, Winograd F(2,3), F(4,3), F(6,3) on stride-1;
+//! - AVX-512F and AVX2+FMA where this CPU has them (scalar and NEON are not timed; an ISA this CPU
+//!   lacks is reported as SKIPPED on stderr, never silently dropped);
+//! - rayon pools of 1 and 2 threads (`-t1`, `-t2`).
+//!
+//! Plans, weights and tensors are built outside the timed region; the timed region is
+//! `plan.run(&input, &mut output)` inside the pool (`iter_custom`, so the hop onto the pool's
+//! thread is paid once per sample, not per iteration). Weights, bias and input are seeded
+//! uniform values (never all-zero or constant), so no kernel can shortcut on the data.
+
+use crate::shapes::{self, Layer};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::{Epilogue, Tensor};
+use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// The models whose layers are timed.
+const MODELS: [&str; 2] = ["a0", "b0"];
+/// Input side of the networks (the size every official model is reported at).
+const INPUT: usize = 224;
+/// The ISAs timed, when available.
+const ISAS: [Isa; 2] = [Isa::Avx512f, Isa::Avx2Fma];
+/// Rayon pool sizes.
+const THREADS: [usize; 2] = [1, 2];
+/// The batch stride-1 layers are also timed at (activations leave L2).
+const LARGE_BATCH: usize = 8;
+
+/// Seeded weights `[Cout, Cin/g, 3, 3]` scaled so outputs stay O(1), and a bias.
+fn weights(layer: &Layer, seed: u64) -> (Tensor, Epilogue) {
+    let spec = &layer.spec;
+    let mut rng = SplitMix64::new(seed);
+    let fan_in = spec.reduction_len() as f32;
+    let a = 3.0 / fan_in.sqrt();
+    let shape = spec.weight_shape();
+    let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
+        .expect("the weight shape matches its data");
+    let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
+    (weight, Epilogue::bias_relu(bias))
+}
+
+/// The algorithms that can run `layer`.
+fn algorithms(layer: &Layer) -> &'static [Algorithm] {
+    if layer.spec.stride == 1 {
+        &Algorithm::CONCRETE
+    } else {
+        &[Algorithm::Direct]
+    }
+}
+
+/// Registers the `conv3x3` group.
+pub fn conv3x3(c: &mut Criterion) {
+    let isas: Vec<Isa> = ISAS
+        .into_iter()
+        .filter(|isa| {
+            let ok = isa.is_available();
+            if !ok {
+                eprintln!("SKIPPED conv3x3/*-{isa}: this CPU does not support {isa}");
+            }
+            ok
+        })
+        .collect();
+    let pools: Vec<(usize, rayon::ThreadPool)> = THREADS
+        .into_iter()
+        .map(|t| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .thread_name(move |i| format!("bench-t{t}-{i}"))
+                .build()
+                .expect("a rayon pool");
+            (t, pool)
+        })
+        .collect();
+
+    let mut group = c.benchmark_group("conv3x3");
+    // Small budgets: ~230 benchmarks must finish in minutes. Flat sampling keeps the slow
+    // batch-8 layers (tens of ms per run) at `sample_size` runs instead of 1+2+…+10.
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sampling_mode(SamplingMode::Flat);
+
+    for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
+        let (weight, epilogue) = weights(layer, 0x5EED_0000 + index as u64);
+        let batches: &[usize] = if layer.spec.stride == 1 {
+            &[1, LARGE_BATCH]
+        } else {
+            &[1]
+        };
+        for &batch in batches {
+            let (h, w) = layer.input_hw;
+            let mut rng = SplitMix64::new(0x1A9E_0000 + index as u64);
+            let shape = [batch, layer.spec.in_channels, h, w];
+            let input = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0))
+                .expect("the input shape matches its data");
+            let shape_name = match batch {
+                1 => layer.name(),
+                n => format!("{}-n{n}", layer.name()),
+            };
+            group.throughput(Throughput::Elements(layer.flops(batch)));
+            for &isa in &isas {
+                for &algorithm in algorithms(layer) {
+                    let options = PlanOptions {
+                        algorithm,
+                        isa: Some(isa),
+                        parallelism: Parallelism::Rayon,
+                        input_hw: Some(layer.input_hw),
+                        autotune: false,
+                    };
+                    let plan = Conv2dPlan::new(layer.spec, &weight, &epilogue, &options)
+                        .unwrap_or_else(|e| panic!("{shape_name} {algorithm} {isa}: {e}"));
+                    assert_eq!((plan.algorithm(), plan.isa()), (algorithm, isa));
+                    let mut output = Tensor::zeros(
+                        plan.output_shape(input.shape())
+                            .expect("the input fits the layer"),
+                    )
+                    .expect("a valid output shape");
+                    for (threads, pool) in &pools {
+                        let id = BenchmarkId::new(
+                            format!("{algorithm}-{isa}"),
+                            format!("{shape_name}-t{threads}"),
+                        );
+                        group.bench_function(id, |b| {
+                            b.iter_custom(|iters| {
+                                pool.install(|| {
+                                    let start = Instant::now();
+                                    for _ in 0..iters {
+                                        plan.run(black_box(&input), black_box(&mut output))
+                                            .expect("the run succeeds");
+                                    }
+                                    start.elapsed()
+                                })
+                            })
+                        });
+                    }
+                }
+            }
+        }
+    }
+    group.finish();
+}
