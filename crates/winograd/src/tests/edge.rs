@@ -1,0 +1,273 @@
+//! Named edge cases. Each test is a list of named cases; a failure message starts with
+//! ``case `NAME`:`` and names the algorithm, ISA, spec, input shape and epilogue.
+
+use super::{ALL, Bias, check, try_check};
+use crate::Algorithm;
+use reparam_tensor::ConvSpec;
+
+const DIRECT: &[Algorithm] = &[Algorithm::Direct];
+
+/// Channel counts around the SIMD widths (4, 8, 16) and the RGB input, in and out: every pair of
+/// 1, 3, 13, 15, 16, 17.
+#[test]
+fn channels_1_3_13_15_16_17_in_and_out() {
+    const C: [usize; 6] = [1, 3, 13, 15, 16, 17];
+    for cin in C {
+        for cout in C {
+            let name = format!("channels {cin}->{cout}");
+            check(
+                &name,
+                ConvSpec::conv3x3(cin, cout, 1, 1),
+                [1, cin, 9, 11],
+                ALL,
+            );
+        }
+    }
+}
+
+/// Output sizes that are not multiples of the tile m = 2, 4, 6 (partial tiles at the right and
+/// bottom), plus exact multiples for contrast.
+#[test]
+fn sizes_not_multiple_of_tile() {
+    let sizes = [
+        (7, 7),   // odd: partial for m = 2, 4, 6
+        (9, 13),  // 9 = 2·4+1, 13 = 2·6+1
+        (10, 10), // multiple of 2 only
+        (11, 5),
+        (12, 12), // multiple of 2, 4 and 6
+        (13, 14), // 14: RepVGG's last stride-1 stage; partial for m = 4, 6
+        (14, 14),
+        (15, 17),
+        (19, 20),
+        (25, 23),
+    ];
+    for (h, w) in sizes {
+        let name = format!("tile remainder {h}x{w}");
+        check(&name, ConvSpec::conv3x3(13, 19, 1, 1), [1, 13, h, w], ALL);
+    }
+}
+
+/// Inputs smaller than one tile (α = 4, 6, 8) and than the kernel: 1x1, 2x3, 5x5, ...
+#[test]
+fn inputs_smaller_than_tile() {
+    let sizes = [
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (2, 2),
+        (2, 3),
+        (3, 2),
+        (1, 9),
+        (9, 1),
+        (3, 3),
+        (4, 4),
+        (5, 5),
+        (6, 7),
+        (7, 7),
+    ];
+    for (h, w) in sizes {
+        let name = format!("small input {h}x{w}");
+        check(&name, ConvSpec::conv3x3(17, 16, 1, 1), [1, 17, h, w], ALL);
+        let name = format!("small input {h}x{w}, 1 channel");
+        check(&name, ConvSpec::conv3x3(1, 1, 1, 1), [1, 1, h, w], ALL);
+    }
+}
+
+/// Stride 2 (direct only; Winograd must be refused) on even, odd and tiny inputs, with channel
+/// counts that leave partial blocks.
+#[test]
+fn stride_2() {
+    let cases = [
+        (5, 24, 1, 1),
+        (5, 24, 2, 2),
+        (16, 32, 3, 3),
+        (17, 13, 4, 5),
+        (16, 32, 7, 8),
+        (48, 48, 16, 16),
+        (13, 40, 17, 15),
+        (8, 8, 1, 9),
+    ];
+    for (cin, cout, h, w) in cases {
+        let name = format!("stride 2 {cin}->{cout} at {h}x{w}");
+        check(
+            &name,
+            ConvSpec::conv3x3(cin, cout, 2, 1),
+            [1, cin, h, w],
+            ALL,
+        );
+    }
+    check(
+        "stride 2, batch 2",
+        ConvSpec::conv3x3(16, 24, 2, 1),
+        [2, 16, 9, 10],
+        ALL,
+    );
+}
+
+/// Other geometries the direct kernel accepts: stride 3, and a 3x3 kernel with padding 0 or 2
+/// (Winograd refuses both).
+#[test]
+fn stride_3_and_padding_0_or_2() {
+    let spec = |stride, padding| ConvSpec {
+        padding,
+        ..ConvSpec::conv3x3(13, 17, stride, 1)
+    };
+    for (stride, padding, h, w) in [
+        (3, 1, 10, 11),
+        (3, 1, 1, 1),
+        (1, 0, 9, 7),
+        (1, 0, 3, 3),
+        (2, 0, 9, 8),
+        (1, 2, 6, 5),
+        (2, 2, 7, 7),
+        (1, 2, 1, 1),
+    ] {
+        let name = format!("stride {stride} padding {padding} at {h}x{w}");
+        check(&name, spec(stride, padding), [1, 13, h, w], ALL);
+    }
+}
+
+/// Grouped convolutions: g = 2 and 4 (RepVGG g2/g4), a divisor like 3, and depthwise-like
+/// g = C (also with a channel multiplier), including groups narrower than one SIMD register and
+/// groups straddling the kernels' output-channel blocks.
+#[test]
+fn groups_2_4_3_and_depthwise() {
+    let cases = [
+        ("g2 16->32", ConvSpec::conv3x3(16, 32, 1, 2)),
+        ("g2 48->48", ConvSpec::conv3x3(48, 48, 1, 2)),
+        ("g4 16->16", ConvSpec::conv3x3(16, 16, 1, 4)),
+        ("g4 48->48", ConvSpec::conv3x3(48, 48, 1, 4)),
+        ("g4 32->64", ConvSpec::conv3x3(32, 64, 1, 4)),
+        ("g4 8->20", ConvSpec::conv3x3(8, 20, 1, 4)),
+        ("g3 12->24", ConvSpec::conv3x3(12, 24, 1, 3)),
+        ("g3 9->9", ConvSpec::conv3x3(9, 9, 1, 3)),
+        ("g3 39->33", ConvSpec::conv3x3(39, 33, 1, 3)),
+        ("depthwise 16", ConvSpec::conv3x3(16, 16, 1, 16)),
+        ("depthwise 13", ConvSpec::conv3x3(13, 13, 1, 13)),
+        ("depthwise 8 x2 multiplier", ConvSpec::conv3x3(8, 16, 1, 8)),
+        ("g2 stride 2", ConvSpec::conv3x3(16, 32, 2, 2)),
+        ("g4 stride 2", ConvSpec::conv3x3(48, 96, 2, 4)),
+        ("depthwise 17 stride 2", ConvSpec::conv3x3(17, 17, 2, 17)),
+    ];
+    for (name, spec) in cases {
+        check(name, spec, [1, spec.in_channels, 11, 10], ALL);
+    }
+}
+
+/// Batches of 1, 2 and 3 images (each image is staged and convolved in turn).
+#[test]
+fn batch_1_to_3() {
+    for n in 1..=3 {
+        let name = format!("batch {n}");
+        check(&name, ConvSpec::conv3x3(13, 17, 1, 1), [n, 13, 9, 10], ALL);
+        let name = format!("batch {n}, g2");
+        check(&name, ConvSpec::conv3x3(8, 6, 1, 2), [n, 8, 7, 5], ALL);
+    }
+}
+
+/// 1x1 convolutions, stride 1 and 2 (direct; Winograd refused), including groups.
+#[test]
+fn kernel_1x1_stride_1_and_2() {
+    let cases = [
+        (1, 1, 1, 1),
+        (3, 16, 1, 1),
+        (16, 17, 1, 1),
+        (40, 24, 1, 2),
+        (17, 3, 1, 1),
+        (20, 24, 2, 2),
+        (16, 16, 2, 4),
+        (13, 26, 2, 13),
+    ];
+    for (cin, cout, stride, groups) in cases {
+        for (h, w) in [(1, 1), (7, 9), (8, 8)] {
+            let name = format!("1x1 {cin}->{cout} stride {stride} g{groups} at {h}x{w}");
+            check(
+                &name,
+                ConvSpec::conv1x1(cin, cout, stride, groups),
+                [1, cin, h, w],
+                ALL,
+            );
+        }
+    }
+}
+
+/// The 3-channel first layer (RepVGG stage 0: 3 -> 48/64, stride 2), and the same channels at
+/// stride 1 (Winograd-eligible, though never chosen by `Auto`).
+#[test]
+fn first_layer_3_channels() {
+    let cases = [
+        ("rgb 3->48 s2 32x32", ConvSpec::conv3x3(3, 48, 2, 1), 32, 32),
+        ("rgb 3->48 s2 33x31", ConvSpec::conv3x3(3, 48, 2, 1), 33, 31),
+        ("rgb 3->64 s2 30x29", ConvSpec::conv3x3(3, 64, 2, 1), 30, 29),
+        ("rgb 3->48 s1 17x18", ConvSpec::conv3x3(3, 48, 1, 1), 17, 18),
+        ("rgb 3->64 s1 12x13", ConvSpec::conv3x3(3, 64, 1, 1), 12, 13),
+    ];
+    for (name, spec, h, w) in cases {
+        check(name, spec, [1, 3, h, w], ALL);
+    }
+}
+
+/// Every epilogue: no bias (with and without ReLU; `check` covers bias with and without ReLU).
+#[test]
+fn epilogue_without_bias() {
+    for (name, spec, input) in [
+        (
+            "no bias 16->17",
+            ConvSpec::conv3x3(16, 17, 1, 1),
+            [1, 16, 9, 9],
+        ),
+        ("no bias s2", ConvSpec::conv3x3(5, 8, 2, 1), [1, 5, 9, 9]),
+        ("no bias 1x1", ConvSpec::conv1x1(5, 8, 1, 1), [1, 5, 4, 3]),
+    ] {
+        if let Err(msg) = try_check(name, spec, input, ALL, Bias::No, 7) {
+            panic!("{msg}");
+        }
+    }
+}
+
+/// More channels than one register block holds, in and out (several output-channel groups and
+/// a long reduction), with partial tiles.
+#[test]
+fn many_channels() {
+    check(
+        "64->80 at 13x12",
+        ConvSpec::conv3x3(64, 80, 1, 1),
+        [1, 64, 13, 12],
+        ALL,
+    );
+    check(
+        "100->36 at 7x9",
+        ConvSpec::conv3x3(100, 36, 1, 1),
+        [2, 100, 7, 9],
+        ALL,
+    );
+    check(
+        "1x1 130->70 at 5x6",
+        ConvSpec::conv1x1(130, 70, 1, 1),
+        [1, 130, 5, 6],
+        DIRECT,
+    );
+}
+
+/// Wide and tall images (many tiles in one row or column; more tiles than one register block).
+#[test]
+fn wide_and_tall() {
+    check(
+        "wide 1x61",
+        ConvSpec::conv3x3(8, 8, 1, 1),
+        [1, 8, 1, 61],
+        ALL,
+    );
+    check(
+        "tall 61x2",
+        ConvSpec::conv3x3(8, 8, 1, 1),
+        [1, 8, 61, 2],
+        ALL,
+    );
+    check(
+        "wide 3x50 s2",
+        ConvSpec::conv3x3(4, 12, 2, 1),
+        [1, 4, 3, 50],
+        ALL,
+    );
+}
