@@ -167,7 +167,7 @@ mod tests {
         let g = p.group_weights(0);
         // Layout [tap][k][lane]. Tap (0,1), input 0: lane 0 = out 0's tap 2; lane 1 (out 1, the
         // other conv group) = 0.
-        assert_eq!(&g[(2 + 0) * 4..][..4], &[2.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&g[2 * 4..][..4], &[2.0, 0.0, 0.0, 0.0]);
         // Tap (2,2), input 1: only out 1.
         assert_eq!(&g[(8 * 2 + 1) * 4..][..4], &[0.0, 109.0, 0.0, 0.0]);
         assert_eq!(p.group_bias(0), &[5.0, 6.0, 0.0, 0.0]);

@@ -417,20 +417,20 @@ mod tests {
             let e: [[f32; 4]; 8] = std::array::from_fn(|i| [if i == k { 1.0 } else { 0.0 }; 4]);
             let bt = T::bt(s, e);
             let at = T::at(s, e);
-            for i in 0..T::A {
+            for (i, got) in bt.iter().enumerate().take(T::A) {
                 let want = mat.bt[i][k] as f32;
                 assert!(
-                    (bt[i][0] - want).abs() <= 1e-6,
+                    (got[0] - want).abs() <= 1e-6,
                     "{variant:?} Bᵀ[{i}][{k}]: {} vs {want}",
-                    bt[i][0]
+                    got[0]
                 );
             }
-            for i in 0..T::M {
+            for (i, got) in at.iter().enumerate().take(T::M) {
                 let want = mat.at[i][k] as f32;
                 assert!(
-                    (at[i][0] - want).abs() <= 1e-6,
+                    (got[0] - want).abs() <= 1e-6,
                     "{variant:?} Aᵀ[{i}][{k}]: {} vs {want}",
-                    at[i][0]
+                    got[0]
                 );
             }
         }
