@@ -7,16 +7,32 @@ use std::time::Instant;
 /// Output size assumed by [`choose`] when the plan is built without an input-size hint.
 pub const DEFAULT_HW: (usize, usize) = (28, 28);
 
+/// Smallest output side at which F(4,3) beat F(2,3) in the measurements below.
+pub const F43_MIN_SIDE: usize = 12;
+
 /// Picks an algorithm for `spec` at output size `input_hw` (`None`: [`DEFAULT_HW`]).
 ///
 /// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
-/// per group (below that the transforms dominate); then by output size, because a tile larger
-/// than the image wastes work on padding (F(4,3) on 14x14 pads to 16x16):
-/// - side ≥ 24: F(4,3);
-/// - side < 24: F(2,3).
+/// per group (below that the transforms dominate); then F(4,3) when the smaller output side is at
+/// least [`F43_MIN_SIDE`], else F(2,3) (a 4x4 tile on a 7x7 image pads it to 8x8 and wastes
+/// 31 % of the work; F(6,3) never won: its 8x8 tiles pad 14 → 18 and 28 → 30, and its
+/// transforms cost more).
 ///
-/// Measured on this project's development machine (see `README.md`, "Algorithm thresholds") with
-/// `reparam layers --model a0 --algorithm <each>`; re-measure there when kernels change.
+/// Measured 2026-11-28 on the development machine (KVM guest, Intel Xeon family 6 model 207
+/// "Emerald Rapids", 2 vCPUs at ≈ 2.35 GHz, AVX-512F, 1 thread) with
+/// `reparam layers --model {a0,b0} --threads 1 --algorithm {direct,f23,f43,f63} [--input-size 112]`,
+/// median ms per layer:
+///
+/// | layer (output side) | direct | F(2,3) | F(4,3) | F(6,3) |
+/// |---|---|---|---|---|
+/// | A0 48→48 @56 | 1.98 | 1.59 | **0.88** | 0.94 |
+/// | A0 96→96 @28 | 2.12 | 1.12 | **0.46** | 0.83 |
+/// | A0 192→192 @14 | 2.08 | 1.02 | **0.51** | 1.49 |
+/// | B0 64→64 @28 (112 input) | 0.65 | 0.59 | **0.40** | 0.43 |
+/// | B0 128→128 @14 (112 input) | 0.90 | 0.48 | **0.34** | 0.66 |
+/// | B0 256→256 @7 (112 input) | 0.96 | **0.57** | 0.74 | 1.57 |
+///
+/// Re-measure and update this table when the kernels change.
 pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
     let winograd_ok = spec.kernel == 3
         && spec.stride == 1
@@ -27,7 +43,7 @@ pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
         return Algorithm::Direct;
     }
     let (h, w) = input_hw.unwrap_or(DEFAULT_HW);
-    if h.min(w) >= 24 {
+    if h.min(w) >= F43_MIN_SIDE {
         Algorithm::WinogradF43
     } else {
         Algorithm::WinogradF23
@@ -81,7 +97,8 @@ mod tests {
     #[test]
     fn rules() {
         let s1 = ConvSpec::conv3x3(192, 192, 1, 1);
-        assert_eq!(choose(&s1, Some((14, 14))), Algorithm::WinogradF23);
+        assert_eq!(choose(&s1, Some((14, 14))), Algorithm::WinogradF43);
+        assert_eq!(choose(&s1, Some((7, 7))), Algorithm::WinogradF23);
         assert_eq!(choose(&s1, Some((56, 56))), Algorithm::WinogradF43);
         assert_eq!(
             choose(&ConvSpec::conv3x3(3, 48, 2, 1), None),
