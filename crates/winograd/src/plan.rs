@@ -3,7 +3,7 @@
 
 use crate::arch::{Kernels, RegisterBlock, scalar::Scalar};
 use crate::kernels::winograd::SUPER_BLOCK;
-use crate::kernels::{DirectJob, GemmJob, InputJob};
+use crate::kernels::{Band, DirectJob, GemmJob, InputJob};
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::{Staged, blocked_to_nchw};
 use crate::transforms::Variant;
@@ -131,6 +131,9 @@ struct Geometry {
     out_w: usize,
     staged: Staged,
     winograd: Option<WinoGeometry>,
+    /// Row bands each output-channel group is split into, so that layers with fewer groups than
+    /// threads still use every thread.
+    bands: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -308,12 +311,27 @@ impl Conv2dPlan {
                 (staged, None)
             }
         };
+        let threads = match self.parallelism {
+            Parallelism::Sequential => 1,
+            Parallelism::Rayon => rayon::current_num_threads(),
+        };
+        let groups = self.packed.groups.len();
+        let align = winograd.map_or(1, |wg| wg.variant.m());
+        let bands = if groups >= 2 * threads {
+            1
+        } else {
+            (2 * threads)
+                .div_ceil(groups)
+                .min(out_h.div_ceil(align))
+                .max(1)
+        };
         Ok(Geometry {
             n,
             out_h,
             out_w,
             staged,
             winograd,
+            bands,
         })
     }
 
@@ -325,7 +343,10 @@ impl Conv2dPlan {
                 let a2 = wg.variant.alpha() * wg.variant.alpha();
                 let per_group =
                     SUPER_BLOCK * self.tiles.block.columns * a2 * self.packed.group_width;
-                (blocks * wg.block_len, self.packed.groups.len() * per_group)
+                (
+                    blocks * wg.block_len,
+                    self.packed.groups.len() * geo.bands * per_group,
+                )
             }
             None => (0, 0),
         };
@@ -481,27 +502,30 @@ impl Conv2dPlan {
         let group_out = (self.packed.group_width / lanes) * geo.out_h * geo.out_w * lanes;
         let par = self.parallelism;
         let st = geo.staged;
+        let row_len = geo.out_w * lanes;
         match geo.winograd {
             None => for_each_chunk(par, out, group_out, |j, out_j| {
                 let g = &self.packed.groups[j];
-                k.direct(
-                    self.tiles.block,
-                    self.spec.kernel,
-                    DirectJob {
-                        w: self.packed.group_weights(j),
-                        c_start: g.k_start,
-                        c_len: g.k_len,
-                        input: staged,
-                        hp: st.hp,
-                        wp: st.wp,
-                        stride: self.spec.stride,
-                        bias: self.packed.group_bias(j),
-                        relu: self.relu,
-                        out: out_j,
-                        out_h: geo.out_h,
-                        out_w: geo.out_w,
-                    },
-                )
+                let band = Band::whole(out_j, geo.out_h, row_len);
+                for_each_band(par, band, &mut [], geo.bands, 1, &|band, _| {
+                    k.direct(
+                        self.tiles.block,
+                        self.spec.kernel,
+                        DirectJob {
+                            w: self.packed.group_weights(j),
+                            c_start: g.k_start,
+                            c_len: g.k_len,
+                            input: staged,
+                            hp: st.hp,
+                            wp: st.wp,
+                            stride: self.spec.stride,
+                            bias: self.packed.group_bias(j),
+                            relu: self.relu,
+                            out: band,
+                            out_w: geo.out_w,
+                        },
+                    )
+                })
             }),
             Some(wg) => {
                 let nt = self.tiles.block.columns;
@@ -519,29 +543,68 @@ impl Conv2dPlan {
                 });
                 let m_len = m.len() / self.packed.groups.len();
                 let v: &[f32] = v;
+                let m_tile = wg.variant.m();
                 for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
                     let g = &self.packed.groups[j];
-                    k.winograd_gemm_output(
-                        self.tiles.block,
-                        wg.variant,
-                        GemmJob {
-                            u: self.packed.group_weights(j),
-                            k_start: g.k_start,
-                            k_len: g.k_len,
-                            v,
-                            cin_pad: st.channels.div_ceil(lanes) * lanes,
-                            tiles_x: wg.tiles_x,
-                            tiles: wg.tiles,
-                            bias: self.packed.group_bias(j),
-                            relu: self.relu,
-                            out: out_j,
-                            out_h: geo.out_h,
-                            out_w: geo.out_w,
-                            m: m_j,
-                        },
-                    )
+                    let band = Band::whole(out_j, geo.out_h, row_len);
+                    for_each_band(par, band, m_j, geo.bands, m_tile, &|band, m_band| {
+                        k.winograd_gemm_output(
+                            self.tiles.block,
+                            wg.variant,
+                            GemmJob {
+                                u: self.packed.group_weights(j),
+                                k_start: g.k_start,
+                                k_len: g.k_len,
+                                v,
+                                cin_pad: st.channels.div_ceil(lanes) * lanes,
+                                tiles_x: wg.tiles_x,
+                                tiles: wg.tiles,
+                                bias: self.packed.group_bias(j),
+                                relu: self.relu,
+                                out: band,
+                                out_h: geo.out_h,
+                                out_w: geo.out_w,
+                                m: m_band,
+                            },
+                        )
+                    })
                 });
             }
+        }
+    }
+}
+
+/// Splits `band` into `parts` bands of whole multiples of `align` rows (the last may be shorter)
+/// and runs `f(band, scratch part)` on each, in parallel with `rayon::join` under
+/// [`Parallelism::Rayon`]. `scratch` holds `parts` equal parts (empty when `f` needs none).
+fn for_each_band(
+    par: Parallelism,
+    band: Band<'_>,
+    scratch: &mut [f32],
+    parts: usize,
+    align: usize,
+    f: &(impl Fn(Band<'_>, &mut [f32]) + Sync),
+) {
+    let part_len = scratch.len() / parts;
+    let left_parts = parts / 2;
+    let first = (band.rows * left_parts / parts).div_ceil(align) * align;
+    if parts <= 1 || first == 0 || first >= band.rows {
+        f(band, &mut scratch[..part_len]);
+        return;
+    }
+    let (a, b) = band.split(first);
+    let (sa, sb) = scratch.split_at_mut(left_parts * part_len);
+    let right_parts = parts - left_parts;
+    match par {
+        Parallelism::Sequential => {
+            for_each_band(par, a, sa, left_parts, align, f);
+            for_each_band(par, b, sb, right_parts, align, f);
+        }
+        Parallelism::Rayon => {
+            rayon::join(
+                || for_each_band(par, a, sa, left_parts, align, f),
+                || for_each_band(par, b, sb, right_parts, align, f),
+            );
         }
     }
 }

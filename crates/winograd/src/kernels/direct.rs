@@ -12,7 +12,7 @@
 //! pixels are stored. The same body serves the 3-channel first layer (`K·K·3 = 27` reductions)
 //! and 1x1 convolutions (`K = 1`).
 
-use super::epilogue;
+use super::{Band, epilogue};
 use crate::simd::Simd;
 
 /// One output-channel group's share of a direct convolution of one image.
@@ -35,10 +35,8 @@ pub(crate) struct DirectJob<'a> {
     pub bias: &'a [f32],
     /// Apply ReLU.
     pub relu: bool,
-    /// The group's output planes, `[planes][out_h][out_w][L]`, `planes ≤ R`.
-    pub out: &'a mut [f32],
-    /// Output height.
-    pub out_h: usize,
+    /// The band of the group's output planes this job computes.
+    pub out: Band<'a>,
     /// Output width.
     pub out_w: usize,
 }
@@ -77,17 +75,16 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
         stride,
         bias,
         relu,
-        out,
-        out_h,
+        mut out,
         out_w,
     } = job;
-    let plane = out_h * out_w * l;
     let col_stride = stride * l;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let lo = c_start % l;
     let block_base = (c_start / l) * hp * wp * l;
-    for y in 0..out_h {
+    let row0 = out.row0;
+    for y in row0..row0 + out.rows {
         let mut x0 = 0;
         while x0 < out_w {
             let mut acc = [[s.zero(); R]; NT];
@@ -114,9 +111,8 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
                 &acc,
                 &bias_v,
                 relu,
-                out,
-                plane,
-                (y * out_w + x0) * l,
+                &mut out,
+                ((y - row0) * out_w + x0) * l,
                 NT.min(out_w - x0),
             );
             x0 += NT;
@@ -124,8 +120,8 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
     }
 }
 
-/// Stores the first `valid` columns of a register block (+ bias, ReLU) into the output planes,
-/// starting at element `offset` of each plane.
+/// Stores the first `valid` columns of a register block (+ bias, ReLU) into the band's planes,
+/// starting at element `offset` of each.
 #[inline(always)]
 #[allow(
     clippy::too_many_arguments,
@@ -136,13 +132,12 @@ fn store_block<S: Simd, const NT: usize, const R: usize>(
     acc: &[[S::V; R]; NT],
     bias: &[S::V; R],
     relu: bool,
-    out: &mut [f32],
-    plane: usize,
+    out: &mut Band<'_>,
     offset: usize,
     valid: usize,
 ) {
     let l = S::LANES;
-    for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
+    for (r, dst) in out.planes.iter_mut().take(out.count).enumerate() {
         for (t, acc_t) in acc.iter().enumerate().take(valid) {
             s.store(
                 &mut dst[offset + t * l..],
@@ -166,17 +161,16 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
         stride,
         bias,
         relu,
-        out,
-        out_h,
+        mut out,
         out_w,
     } = job;
-    let plane = out_h * out_w * l;
     let col_stride = stride * l;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let plane_in = hp * wp * l;
     let (first_block, last_block) = (c_start / l, (c_start + c_len - 1) / l);
-    for y in 0..out_h {
+    let row0 = out.row0;
+    for y in row0..row0 + out.rows {
         let mut x0 = 0;
         while x0 < out_w {
             let mut acc = [[s.zero(); R]; NT];
@@ -212,9 +206,8 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
                 &acc,
                 &bias_v,
                 relu,
-                out,
-                plane,
-                (y * out_w + x0) * l,
+                &mut out,
+                ((y - row0) * out_w + x0) * l,
                 NT.min(out_w - x0),
             );
             x0 += NT;

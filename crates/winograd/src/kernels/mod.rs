@@ -23,3 +23,65 @@ pub(crate) fn epilogue<S: Simd>(s: S, v: S::V, bias: S::V, relu: bool) -> S::V {
     let v = s.add(v, bias);
     if relu { s.max(v, s.zero()) } else { v }
 }
+
+/// Rows `[row0, row0 + rows)` of the (up to 3) output planes of one output-channel group, each
+/// `[rows][out_w][L]`. Splitting a band at a row gives two disjoint bands, so several threads can
+/// share one group without any allocation.
+pub(crate) struct Band<'a> {
+    /// The planes' rows; only the first `count` are used.
+    pub planes: [&'a mut [f32]; 3],
+    /// Planes in the group (`≤ R`).
+    pub count: usize,
+    /// First output row of the band.
+    pub row0: usize,
+    /// Rows in the band.
+    pub rows: usize,
+    /// Floats per row (`out_w·L`).
+    pub row_len: usize,
+}
+
+impl<'a> Band<'a> {
+    /// The whole of a group's planes (`out`: `count` planes of `out_h` rows).
+    pub fn whole(out: &'a mut [f32], out_h: usize, row_len: usize) -> Self {
+        let plane = out_h * row_len;
+        let count = out.len() / plane;
+        let mut planes: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        for (slot, p) in planes.iter_mut().zip(out.chunks_exact_mut(plane)) {
+            *slot = p;
+        }
+        Self {
+            planes,
+            count,
+            row0: 0,
+            rows: out_h,
+            row_len,
+        }
+    }
+
+    /// Splits after `first` rows.
+    pub fn split(self, first: usize) -> (Self, Self) {
+        let mut a: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        let mut b: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        for (i, p) in self.planes.into_iter().enumerate() {
+            let (x, y) = p.split_at_mut((first * self.row_len).min(p.len()));
+            a[i] = x;
+            b[i] = y;
+        }
+        (
+            Self {
+                planes: a,
+                count: self.count,
+                row0: self.row0,
+                rows: first,
+                row_len: self.row_len,
+            },
+            Self {
+                planes: b,
+                count: self.count,
+                row0: self.row0 + first,
+                rows: self.rows - first,
+                row_len: self.row_len,
+            },
+        )
+    }
+}

@@ -9,7 +9,7 @@
 //!    `R·L` output channels in lanes and each `V` value broadcast; then for each tile
 //!    `Y = Aᵀ·M·A`, plus bias, ReLU, stored into the NCHWc output (clipped at the borders).
 
-use super::epilogue;
+use super::{Band, epilogue};
 use crate::simd::Simd;
 use crate::transforms::Variant;
 
@@ -260,8 +260,8 @@ pub(crate) struct GemmJob<'a> {
     pub bias: &'a [f32],
     /// Apply ReLU.
     pub relu: bool,
-    /// The group's output planes, `[planes][out_h][out_w][L]` with `planes ≤ R`.
-    pub out: &'a mut [f32],
+    /// The band of the group's output planes this job computes; `row0` is a multiple of m.
+    pub out: Band<'a>,
     /// Output height.
     pub out_h: usize,
     /// Output width.
@@ -299,13 +299,18 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
         tiles,
         bias,
         relu,
-        out,
+        mut out,
         out_h,
         out_w,
         m,
     } = job;
-    let plane = out_h * out_w * l;
     let block_len = a2 * NT * cin_pad;
+    // The band's tiles, and the register blocks that hold them (a block straddling two bands is
+    // computed by both; only its own tiles are stored).
+    let first_tile = (out.row0 / T::M) * tiles_x;
+    let end_tile = ((out.row0 + out.rows).div_ceil(T::M) * tiles_x).min(tiles);
+    let blocks = first_tile / NT..end_tile.div_ceil(NT);
+    let v = &v[blocks.start * block_len..blocks.end * block_len];
     // Super-blocks of SUPER_BLOCK register blocks: for each transform-domain position `b` the
     // group's U[b] (k_len × R·L floats) is loaded into L1 once and used by every tile of the
     // super-block, so at batch 1 (e.g. 16 tiles at 14x14 for F(4,3)) each weight is read once per
@@ -337,12 +342,13 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                 }
             }
         }
-        let first = sb * SUPER_BLOCK * NT;
-        for t in 0..(tiles - first).min(SUPER_BLOCK * NT) {
-            let tile = first + t;
-            let origin = ((tile / tiles_x) * T::M, (tile % tiles_x) * T::M);
-            let m_tile = &m[t * a2 * rl..][..a2 * rl];
-            for (r, dst) in out.chunks_exact_mut(plane).enumerate() {
+        let sb_first = (blocks.start + sb * SUPER_BLOCK) * NT;
+        let sb_end = (sb_first + SUPER_BLOCK * NT).min(end_tile);
+        for tile in sb_first.max(first_tile)..sb_end {
+            let origin = ((tile / tiles_x) * T::M - out.row0, (tile % tiles_x) * T::M);
+            let m_tile = &m[(tile - sb_first) * a2 * rl..][..a2 * rl];
+            let band_h = (out_h - out.row0).min(out.rows);
+            for (r, dst) in out.planes.iter_mut().take(out.count).enumerate() {
                 let bias_r = s.load(&bias[r * l..]);
                 output_transform_tile::<S, T>(
                     s,
@@ -351,7 +357,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                     bias_r,
                     relu,
                     dst,
-                    (out_h, out_w),
+                    (band_h, out_w),
                     origin,
                 );
             }
