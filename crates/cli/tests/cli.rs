@@ -462,11 +462,32 @@ fn layers_json_has_one_row_per_distinct_layer() {
         }
         assert!(row["median_ms"].as_f64().unwrap() > 0.0, "{row}");
         assert_ne!(row["algorithm"], "auto", "{row}");
+        assert_eq!(row["layout"], "blocked", "{row}");
     }
     let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
     assert_eq!(counts, [1, 1, 1, 1, 3, 1, 13, 1]);
     assert_eq!(rows[0]["h"], 32);
     assert_eq!(rows[0]["cin"], 3);
+    let nchw = ok(&[
+        "layers",
+        "--model",
+        "a0",
+        "--input-size",
+        "16",
+        "--repeats",
+        "1",
+        "--layout",
+        "nchw",
+        "--json",
+    ]);
+    let nchw: serde_json::Value = serde_json::from_str(&nchw).expect("stdout is JSON");
+    assert!(
+        nchw.as_array()
+            .expect("a JSON array")
+            .iter()
+            .all(|r| r["layout"] == "nchw"),
+        "{nchw}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::source;
 use crate::table::{Align, Table};
 use clap::Args;
 use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{ConvSpec, Epilogue, Tensor};
+use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Tensor};
 use reparam_winograd::WinogradError;
 use reparam_winograd::{Algorithm, Conv2dPlan, ISA_ENV, Isa, Parallelism, PlanOptions};
 use repvgg::stats::{InputSize, LayerStats, ModelStats};
@@ -92,6 +92,11 @@ pub struct LayersArgs {
     /// Seed of the synthetic weights and input.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+    /// Tensor layout of the timed runs: `blocked` (NCHWc, how layers run inside a network: no
+    /// layout conversion) or `nchw` (the NCHW entry point, which converts the input to NCHWc and
+    /// the output back on every run).
+    #[arg(long, value_name = "LAYOUT", default_value = "blocked", value_parser = ["blocked", "nchw"])]
+    pub layout: String,
     /// Print a JSON array of rows instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -211,6 +216,8 @@ pub struct Row {
     pub batch: usize,
     /// Rayon pool size.
     pub threads: usize,
+    /// `blocked` (NCHWc in and out) or `nchw` (with layout conversions).
+    pub layout: &'static str,
     /// The algorithm asked for (`auto`, `direct`, `winograd-f43`, ...).
     pub requested: &'static str,
     /// The algorithm the plan ran (never `auto`).
@@ -249,6 +256,7 @@ struct Setup {
     repeats: usize,
     peak_gflops: f64,
     seed: u64,
+    blocked: bool,
 }
 
 /// Runs `reparam layers`.
@@ -269,6 +277,7 @@ pub fn layers(args: &LayersArgs, out: &mut dyn Write) -> Result<(), CliError> {
             .peak_gflops
             .unwrap_or(args.threads as f64 * PEAK_GFLOPS_PER_CORE),
         seed: args.seed,
+        blocked: args.layout == "blocked",
     };
     let layers = distinct_layers(&stats);
     if !args.json {
@@ -354,10 +363,19 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
         .output_shape(shape)
         .map_err(|e| plan_error(&layer.first, &e))?;
     let mut output = Tensor::zeros(out_shape).map_err(|e| internal(&layer.first, &e))?;
+    let block = plan.block();
+    let blocked_input =
+        BlockedTensor::from_nchw(&input, block).map_err(|e| internal(&layer.first, &e))?;
+    let mut blocked_output =
+        BlockedTensor::zeros(out_shape, block).map_err(|e| internal(&layer.first, &e))?;
 
     let mut run = || {
-        plan.run(&input, &mut output)
-            .map_err(|e| plan_error(&layer.first, &e))
+        if setup.blocked {
+            plan.run_blocked(&blocked_input, &mut blocked_output)
+        } else {
+            plan.run(&input, &mut output)
+        }
+        .map_err(|e| plan_error(&layer.first, &e))
     };
     let start = Instant::now();
     run()?;
@@ -369,6 +387,9 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
         let start = Instant::now();
         run()?;
         times.push(start.elapsed().as_secs_f64());
+    }
+    if setup.blocked {
+        output = blocked_output.to_nchw();
     }
     if let Some(i) = output.first_non_finite() {
         return Err(CliError::new(format!(
@@ -402,6 +423,7 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
         count: layer.count,
         batch: setup.batch,
         threads: setup.threads,
+        layout: if setup.blocked { "blocked" } else { "nchw" },
         requested: setup.algorithm.name(),
         algorithm: plan.algorithm().name(),
         fallback,
@@ -493,8 +515,13 @@ fn write_header(
     )?;
     writeln!(
         out,
-        "timing:    median of {} runs after a warm-up; GFLOP/s = 2·Cout·(Cin/g)·9·Hout·Wout·N / median",
-        setup.repeats
+        "timing:    median of {} runs after a warm-up, {} layout; GFLOP/s = 2·Cout·(Cin/g)·9·Hout·Wout·N / median",
+        setup.repeats,
+        if setup.blocked {
+            "blocked NCHWc (no conversions, as inside a network)"
+        } else {
+            "NCHW (input and output converted every run)"
+        }
     )?;
     writeln!(out, "peak:      {peak}")?;
     writeln!(out)?;
