@@ -137,12 +137,19 @@ fn store_block<S: Simd, const NT: usize, const R: usize>(
     valid: usize,
 ) {
     let l = S::LANES;
-    for (r, dst) in out.planes.iter_mut().take(out.count).enumerate() {
-        for (t, acc_t) in acc.iter().enumerate().take(valid) {
-            s.store(
-                &mut dst[offset + t * l..],
-                epilogue(s, acc_t[r], bias[r], relu),
-            );
+    // Only constant indices into `acc` (the loops over it are unrolled): a runtime index would
+    // force the accumulators out of registers and into memory in the reduction loop.
+    for (t, acc_t) in acc.iter().enumerate() {
+        if t >= valid {
+            break;
+        }
+        for (r, &value) in acc_t.iter().enumerate() {
+            if r < out.count {
+                s.store(
+                    &mut out.planes[r][offset + t * l..],
+                    epilogue(s, value, bias[r], relu),
+                );
+            }
         }
     }
 }
