@@ -151,8 +151,10 @@ impl Geometry {
 }
 
 impl Conv2dPlan {
-    /// Validates everything, picks the ISA and algorithm, and packs (for Winograd: transforms)
-    /// the weights `[C_out, C_in/g, k, k]`. Bias and ReLU come from `epilogue`.
+    /// Validates everything, picks the ISA and algorithm, and packs (for Winograd: transforms,
+    /// in f64, rounded once) the weights `[C_out, C_in/g, k, k]`. The per-channel bias and the
+    /// ReLU come from `epilogue` and are fused into the kernels' stores. The weights are not kept:
+    /// the plan owns only its packed copy.
     pub fn new(
         spec: ConvSpec,
         weight: &Tensor,
@@ -360,6 +362,11 @@ impl Conv2dPlan {
 
     /// Floats of scratch [`Conv2dPlan::run_with_scratch`] and
     /// [`Conv2dPlan::run_blocked_with_scratch`] need for inputs of shape `input`.
+    ///
+    /// With [`Parallelism::Rayon`] the size depends on the thread count of the rayon pool it is
+    /// called in (layers with few output-channel groups are split into row bands, each with its
+    /// own GEMM scratch): call it in the pool that will run the plan. A buffer sized in a smaller
+    /// pool is reported as [`WinogradError::ScratchTooSmall`], never overrun.
     pub fn scratch_len(&self, input: Shape) -> Result<usize, WinogradError> {
         Ok(self.scratch_parts(&self.geometry(input)?).iter().sum())
     }
