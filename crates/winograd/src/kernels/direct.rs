@@ -60,6 +60,11 @@ pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
 /// layer above all (`K = 27`). Per kernel row `u` it takes, for each pixel, one window covering
 /// the 3 taps × L lanes, then runs the `3 × c_len` reductions from it; the general body would
 /// recompute the windows per tap and per channel block.
+// `first_layer` and `direct_k` each spell out the row / pixel-block loop and `store_block` call
+// instead of sharing a driver that takes the reduction as a closure: closures are not
+// `#[inline(always)]`, so the reduction would be outlined from the `#[target_feature]` entry point,
+// compiled without the ISA's features, and its accumulators spilled (tried and measured in the
+// disassembly).
 #[inline(always)]
 fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_>) {
     const K: usize = 3;
