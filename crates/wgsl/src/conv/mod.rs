@@ -1,0 +1,587 @@
+//! [`GpuConv2dPlan`]: a convolution layer on the GPU with weights packed and uploaded once.
+//!
+//! Kernels ([`GpuKernel`]), all with the semantics of `reparam_tensor::reference::conv2d`
+//! (kernel 1 or 3, any stride and padding, groups, batch ≥ 1) and bias + ReLU fused:
+//! * `naive` — one output element per invocation; the GPU reference.
+//! * `direct` — register-tiled, 4 pixels × 4 channels per invocation, no workgroup memory.
+//! * `gemm` — implicit GEMM, 64×64 tiles staged in workgroup memory.
+//! * `winograd-f23` — F(2×2,3×3) in three dispatches (input transform, 16 batched GEMMs,
+//!   output transform + bias + ReLU); 3x3, stride 1, padding 1 only.
+
+mod pack;
+
+use crate::context::GpuContext;
+use crate::error::GpuError;
+use crate::op::{Dispatch, GpuOp};
+use crate::shader::{Shader, Specialization};
+use crate::tensor::{GpuTensor, scratch_buffer, storage_buffer, uniform_buffer};
+use crate::window::{Window, chunks, items_per_chunk};
+use bytemuck::{Pod, Zeroable};
+use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::{ConvSpec, Epilogue, Shape, Tensor, TensorError};
+
+/// Which GPU convolution kernel a plan uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GpuKernel {
+    /// [`GpuKernel::for_spec`]'s static choice, or the fastest candidate when
+    /// [`GpuConvOptions::autotune`] is set.
+    Auto,
+    /// One output element per invocation (`conv_naive.wgsl`).
+    Naive,
+    /// Register-tiled direct conv (`conv_direct.wgsl`).
+    Direct,
+    /// Workgroup-memory tiled implicit GEMM (`conv_gemm.wgsl`).
+    Gemm,
+    /// Winograd F(2×2, 3×3), non-fused (three dispatches).
+    WinogradF23,
+}
+
+impl GpuKernel {
+    /// The concrete kernels, in the order autotuning tries them.
+    pub const CONCRETE: [GpuKernel; 4] = [
+        GpuKernel::Naive,
+        GpuKernel::Direct,
+        GpuKernel::Gemm,
+        GpuKernel::WinogradF23,
+    ];
+
+    /// The name used in bench ids and reports (`naive`, `direct`, `gemm`, `winograd-f23`, `auto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuKernel::Auto => "auto",
+            GpuKernel::Naive => "naive",
+            GpuKernel::Direct => "direct",
+            GpuKernel::Gemm => "gemm",
+            GpuKernel::WinogradF23 => "winograd-f23",
+        }
+    }
+
+    /// Parses a [`GpuKernel::name`].
+    pub fn parse(name: &str) -> Result<Self, GpuError> {
+        [GpuKernel::Auto]
+            .into_iter()
+            .chain(Self::CONCRETE)
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                TensorError::invalid(
+                    "kernel",
+                    format!(
+                        "unknown GPU kernel `{name}` (auto, naive, direct, gemm, winograd-f23)"
+                    ),
+                )
+                .into()
+            })
+    }
+
+    /// Whether the kernel can run `spec`: every kernel runs kernel 1 and 3 convolutions;
+    /// Winograd F(2,3) needs a 3x3 kernel, stride 1 and padding 1.
+    pub fn supports(self, spec: &ConvSpec) -> bool {
+        match self {
+            GpuKernel::WinogradF23 => spec.kernel == 3 && spec.stride == 1 && spec.padding == 1,
+            _ => true,
+        }
+    }
+
+    /// Error growth relative to direct summation, the factor `f` of the tolerance formula
+    /// `Tolerance::for_reduction(K, f)` (`rel_L2 ≤ f·4u·√K`, `max rᵢ ≤ f·32u·√K`, `K = (Cin/g)·k²`)
+    /// that every GPU test applies against the f64 oracle. The naive, direct and GEMM kernels
+    /// sum the K products in f32 one after another (only the order differs): 1, as for the CPU
+    /// direct kernels. Winograd F(2,3) ≈ direct in measured error (`reference/winograd.md`
+    /// §4.2); 2 covers its transforms' extra roundings, as on the CPU.
+    pub fn error_factor(self) -> f64 {
+        match self {
+            GpuKernel::WinogradF23 => 2.0,
+            _ => 1.0,
+        }
+    }
+
+    /// The static choice of [`GpuKernel::Auto`] without autotuning: `direct` when a group has
+    /// fewer than 16 input channels (the stem: a GEMM K slice of 16 would be mostly padding),
+    /// `gemm` otherwise. Not yet calibrated on a real GPU (lavapipe timings say nothing about
+    /// GPUs); autotuning measures instead.
+    pub fn for_spec(spec: &ConvSpec) -> Self {
+        if spec.in_per_group() < 16 {
+            GpuKernel::Direct
+        } else {
+            GpuKernel::Gemm
+        }
+    }
+}
+
+/// How a plan is built.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GpuConvOptions {
+    /// The kernel, or [`GpuKernel::Auto`].
+    pub kernel: Option<GpuKernel>,
+    /// With [`GpuKernel::Auto`]: time every supported kernel on a synthetic input of this shape
+    /// when the plan is built (one warm-up, median of three timed runs, device time where the
+    /// adapter has timestamps) and keep the fastest.
+    pub autotune: Option<Shape>,
+}
+
+/// A convolution layer ready to run on the GPU: `y = relu?(conv(x; w) + bias?)`.
+#[derive(Debug, Clone)]
+pub struct GpuConv2dPlan {
+    spec: ConvSpec,
+    relu: bool,
+    kernel: GpuKernel,
+    weights: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    tuning: Vec<(GpuKernel, f64)>,
+}
+
+/// Uniform block of the conv shaders (`ConvParams` in `conv_*.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct ConvParams {
+    batch: u32,
+    in_h: u32,
+    in_w: u32,
+    in_cs: u32,
+    out_h: u32,
+    out_w: u32,
+    out_cs: u32,
+    out_c: u32,
+    cig: u32,
+    cog: u32,
+    cog_pad: u32,
+    groups: u32,
+    stride: u32,
+    pad: u32,
+    relu: u32,
+    in_base: u32,
+    out_base: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    total: u32,
+}
+
+/// Uniform block of the Winograd shaders (`WinoParams` in `winograd_*.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct WinoParams {
+    batch: u32,
+    in_h: u32,
+    in_w: u32,
+    in_cs: u32,
+    out_h: u32,
+    out_w: u32,
+    out_cs: u32,
+    out_c: u32,
+    cin: u32,
+    cig: u32,
+    cog: u32,
+    cog_pad: u32,
+    groups: u32,
+    tiles_h: u32,
+    tiles_w: u32,
+    tiles: u32,
+    in_base: u32,
+    out_base: u32,
+    relu: u32,
+    total: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+/// Rows and columns of one GEMM workgroup tile (`BM`, `BN` in the shaders).
+const GEMM_TILE: usize = 64;
+
+impl GpuConv2dPlan {
+    /// Validates the layer, picks the kernel, packs and uploads the weights and bias.
+    ///
+    /// `weight` is OIHW `[Cout, Cin/g, k, k]`; non-finite weights or biases are rejected.
+    pub fn new(
+        ctx: &GpuContext,
+        spec: &ConvSpec,
+        weight: &Tensor,
+        epilogue: &Epilogue,
+        options: &GpuConvOptions,
+    ) -> Result<Self, GpuError> {
+        spec.validate()?;
+        spec.check_weight(weight)?;
+        epilogue.validate(spec)?;
+        if let Some(i) = weight.first_non_finite() {
+            return Err(TensorError::invalid(
+                "weight",
+                format!("element {i} is not finite ({})", weight.data()[i]),
+            )
+            .into());
+        }
+        let requested = options.kernel.unwrap_or(GpuKernel::Auto);
+        if requested != GpuKernel::Auto && !requested.supports(spec) {
+            return Err(TensorError::invalid(
+                "kernel",
+                format!(
+                    "{} needs a 3x3 kernel with stride 1 and padding 1, got {}x{} stride {} padding {}",
+                    requested.name(),
+                    spec.kernel,
+                    spec.kernel,
+                    spec.stride,
+                    spec.padding
+                ),
+            )
+            .into());
+        }
+        match (requested, options.autotune) {
+            (GpuKernel::Auto, Some(shape)) => Self::autotune(ctx, spec, weight, epilogue, shape),
+            (GpuKernel::Auto, None) => {
+                Self::with_kernel(ctx, spec, weight, epilogue, GpuKernel::for_spec(spec))
+            }
+            (kernel, _) => Self::with_kernel(ctx, spec, weight, epilogue, kernel),
+        }
+    }
+
+    fn with_kernel(
+        ctx: &GpuContext,
+        spec: &ConvSpec,
+        weight: &Tensor,
+        epilogue: &Epilogue,
+        kernel: GpuKernel,
+    ) -> Result<Self, GpuError> {
+        let packed = match kernel {
+            GpuKernel::WinogradF23 => pack::winograd_f23_weights(spec, weight),
+            _ => pack::direct_weights(spec, weight),
+        };
+        let bytes = packed.len() as u64 * 4;
+        if bytes > ctx.max_binding_bytes() {
+            return Err(GpuError::TooLarge {
+                operand: "weight",
+                needed: bytes,
+                max: ctx.max_binding_bytes(),
+            });
+        }
+        let weights = storage_buffer(ctx, "conv weights", &packed);
+        let bias = storage_buffer(ctx, "conv bias", &pack::bias(spec, epilogue));
+        ctx.check()?;
+        Ok(Self {
+            spec: *spec,
+            relu: epilogue.relu,
+            kernel,
+            weights,
+            bias,
+            tuning: Vec::new(),
+        })
+    }
+
+    fn autotune(
+        ctx: &GpuContext,
+        spec: &ConvSpec,
+        weight: &Tensor,
+        epilogue: &Epilogue,
+        shape: Shape,
+    ) -> Result<Self, GpuError> {
+        let mut rng = SplitMix64::new(0x5eed);
+        let input = Tensor::from_fn(shape, |_, _, _, _| rng.uniform(-1.0, 1.0))?;
+        let x = GpuTensor::upload(ctx, &input)?;
+        let y = GpuTensor::zeros(ctx, spec.output_shape(shape)?)?;
+        let mut best: Option<(f64, Self)> = None;
+        let mut tuning = Vec::new();
+        for kernel in GpuKernel::CONCRETE {
+            if kernel == GpuKernel::Naive || !kernel.supports(spec) {
+                continue;
+            }
+            let plan = Self::with_kernel(ctx, spec, weight, epilogue, kernel)?;
+            let op = plan.bind(ctx, &x, &y)?;
+            ctx.run(&[&op])?;
+            let mut times = (0..3)
+                .map(|_| ctx.run(&[&op]).map(|t| t.device_ms.unwrap_or(t.wall_ms)))
+                .collect::<Result<Vec<f64>, GpuError>>()?;
+            times.sort_by(f64::total_cmp);
+            let median = times[1];
+            tuning.push((kernel, median));
+            if best.as_ref().is_none_or(|(t, _)| median < *t) {
+                best = Some((median, plan));
+            }
+        }
+        let (_, mut plan) = best.ok_or_else(|| GpuError::Wgpu("no kernel to autotune".into()))?;
+        plan.tuning = tuning;
+        Ok(plan)
+    }
+
+    /// The kernel in use.
+    pub fn kernel(&self) -> GpuKernel {
+        self.kernel
+    }
+
+    /// The layer geometry.
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+
+    /// When autotuned: each candidate kernel with its median time in ms.
+    pub fn tuning(&self) -> &[(GpuKernel, f64)] {
+        &self.tuning
+    }
+
+    /// Bytes of packed weights on the device.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.size()
+    }
+
+    /// Builds the dispatches that compute `output = layer(input)`: parameters, scratch (for
+    /// Winograd) and bind groups, split into chunks of whole images when a tensor exceeds the
+    /// binding limit. Run the op with [`GpuContext::run`], alone or with others.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        input: &GpuTensor,
+        output: &GpuTensor,
+    ) -> Result<GpuOp, GpuError> {
+        let [n, c, h, w] = input.shape();
+        if c != self.spec.in_channels {
+            return Err(TensorError::ShapeMismatch {
+                operand: "input",
+                expected: vec![n, self.spec.in_channels, h, w],
+                actual: input.shape().to_vec(),
+            }
+            .into());
+        }
+        let out_shape = self.spec.output_shape(input.shape())?;
+        output.expect_shape("output", out_shape)?;
+        let [_, cout, oh, ow] = out_shape;
+        let s = &self.spec;
+        let flops = 2 * (n * cout * s.in_per_group() * s.kernel * s.kernel * oh * ow) as u64;
+        let label = format!(
+            "conv{k}x{k}/{kern} {cin}->{cout} {h}x{w} s{st} g{g} n{n}",
+            k = s.kernel,
+            kern = self.kernel.name(),
+            cin = s.in_channels,
+            st = s.stride,
+            g = s.groups
+        );
+        let dispatches = match self.kernel {
+            GpuKernel::WinogradF23 => self.winograd_dispatches(ctx, input, output)?,
+            _ => self.conv_dispatches(ctx, input, output)?,
+        };
+        Ok(GpuOp::new(label, flops, dispatches))
+    }
+
+    /// Convenience: bind and run once (one submission), returning the timings.
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        input: &GpuTensor,
+        output: &GpuTensor,
+    ) -> Result<crate::op::GpuTimings, GpuError> {
+        let op = self.bind(ctx, input, output)?;
+        ctx.run(&[&op])
+    }
+
+    fn conv_dispatches(
+        &self,
+        ctx: &GpuContext,
+        input: &GpuTensor,
+        output: &GpuTensor,
+    ) -> Result<Vec<Dispatch>, GpuError> {
+        let s = &self.spec;
+        let [n, _, h, w] = input.shape();
+        let [_, cout, oh, ow] = output.shape();
+        let (in_cs, out_cs) = (input.channel_stride(), output.channel_stride());
+        let (in_img, out_img) = ((h * w * in_cs) as u64, (oh * ow * out_cs) as u64);
+        let per_chunk = items_per_chunk(
+            n,
+            &[("input", in_img * 4), ("output", out_img * 4)],
+            ctx.max_binding_bytes(),
+            ctx.storage_alignment(),
+        )?;
+        let shader = match self.kernel {
+            GpuKernel::Naive => Shader::ConvNaive,
+            GpuKernel::Direct => Shader::ConvDirect,
+            _ => Shader::ConvGemm,
+        };
+        let spec = Specialization::none().with("KSIZE", s.kernel as u32);
+        let cp = pack::cog_pad(s);
+        let align = ctx.storage_alignment();
+        let mut dispatches = Vec::new();
+        for (n0, n1) in chunks(n, per_chunk) {
+            let images = n1 - n0;
+            let in_win = Window::new(n0 as u64 * in_img, images as u64 * in_img, align);
+            let out_win = Window::new(n0 as u64 * out_img, images as u64 * out_img, align);
+            let (m_tiles, n_tiles, total, workgroups) = match self.kernel {
+                GpuKernel::Naive => {
+                    let total = (images * oh * ow * out_cs) as u64;
+                    (0, 0, total, total.div_ceil(64))
+                }
+                GpuKernel::Direct => {
+                    let total = (images * oh * ow.div_ceil(4) * s.groups * cp / 4) as u64;
+                    (0, 0, total, total.div_ceil(64))
+                }
+                _ => {
+                    let m_tiles = (images * oh * ow).div_ceil(GEMM_TILE);
+                    let n_tiles = cp.div_ceil(GEMM_TILE);
+                    let total = (m_tiles * n_tiles * s.groups) as u64;
+                    (m_tiles, n_tiles, total, total)
+                }
+            };
+            let params = ConvParams {
+                batch: images as u32,
+                in_h: h as u32,
+                in_w: w as u32,
+                in_cs: in_cs as u32,
+                out_h: oh as u32,
+                out_w: ow as u32,
+                out_cs: out_cs as u32,
+                out_c: cout as u32,
+                cig: s.in_per_group() as u32,
+                cog: s.out_per_group() as u32,
+                cog_pad: cp as u32,
+                groups: s.groups as u32,
+                stride: s.stride as u32,
+                pad: s.padding as u32,
+                relu: u32::from(self.relu),
+                in_base: in_win.base,
+                out_base: out_win.base,
+                m_tiles: m_tiles as u32,
+                n_tiles: n_tiles as u32,
+                total: total as u32,
+            };
+            let uniform = uniform_buffer(ctx, &params);
+            dispatches.push(Dispatch::new(
+                ctx,
+                shader,
+                &spec,
+                workgroups,
+                &[
+                    uniform.as_entire_binding(),
+                    in_win.bind(input.buffer()),
+                    self.weights.as_entire_binding(),
+                    self.bias.as_entire_binding(),
+                    out_win.bind(output.buffer()),
+                ],
+            )?);
+        }
+        Ok(dispatches)
+    }
+
+    fn winograd_dispatches(
+        &self,
+        ctx: &GpuContext,
+        input: &GpuTensor,
+        output: &GpuTensor,
+    ) -> Result<Vec<Dispatch>, GpuError> {
+        let s = &self.spec;
+        let [n, cin, h, w] = input.shape();
+        let [_, cout, oh, ow] = output.shape();
+        let (in_cs, out_cs) = (input.channel_stride(), output.channel_stride());
+        let (tiles_h, tiles_w) = (oh.div_ceil(2), ow.div_ceil(2));
+        let tiles_img = tiles_h * tiles_w;
+        let (in_img, out_img) = ((h * w * in_cs) as u64, (oh * ow * out_cs) as u64);
+        let (v_img, m_img) = (
+            (16 * tiles_img * cin) as u64,
+            (16 * tiles_img * cout) as u64,
+        );
+        let per_chunk = items_per_chunk(
+            n,
+            &[
+                ("input", in_img * 4),
+                ("output", out_img * 4),
+                ("winograd input scratch", v_img * 4),
+                ("winograd product scratch", m_img * 4),
+            ],
+            ctx.max_binding_bytes(),
+            ctx.storage_alignment(),
+        )?;
+        let v = scratch_buffer(ctx, "winograd V", per_chunk as u64 * v_img * 4);
+        let m = scratch_buffer(ctx, "winograd M", per_chunk as u64 * m_img * 4);
+        let cp = pack::cog_pad(s);
+        let align = ctx.storage_alignment();
+        let none = Specialization::none();
+        let mut dispatches = Vec::new();
+        for (n0, n1) in chunks(n, per_chunk) {
+            let images = n1 - n0;
+            let in_win = Window::new(n0 as u64 * in_img, images as u64 * in_img, align);
+            let out_win = Window::new(n0 as u64 * out_img, images as u64 * out_img, align);
+            let tiles = images * tiles_img;
+            let (m_tiles, n_tiles) = (tiles.div_ceil(GEMM_TILE), cp.div_ceil(GEMM_TILE));
+            let base = WinoParams {
+                batch: images as u32,
+                in_h: h as u32,
+                in_w: w as u32,
+                in_cs: in_cs as u32,
+                out_h: oh as u32,
+                out_w: ow as u32,
+                out_cs: out_cs as u32,
+                out_c: cout as u32,
+                cin: cin as u32,
+                cig: s.in_per_group() as u32,
+                cog: s.out_per_group() as u32,
+                cog_pad: cp as u32,
+                groups: s.groups as u32,
+                tiles_h: tiles_h as u32,
+                tiles_w: tiles_w as u32,
+                tiles: tiles as u32,
+                in_base: in_win.base,
+                out_base: out_win.base,
+                relu: u32::from(self.relu),
+                total: 0,
+                m_tiles: m_tiles as u32,
+                n_tiles: n_tiles as u32,
+                pad0: 0,
+                pad1: 0,
+            };
+            let input_total = (tiles * cin) as u64;
+            let u_in = uniform_buffer(
+                ctx,
+                &WinoParams {
+                    total: input_total as u32,
+                    ..base
+                },
+            );
+            dispatches.push(Dispatch::new(
+                ctx,
+                Shader::WinogradF23Input,
+                &none,
+                input_total.div_ceil(64),
+                &[
+                    u_in.as_entire_binding(),
+                    in_win.bind(input.buffer()),
+                    v.as_entire_binding(),
+                ],
+            )?);
+            let gemm_total = (m_tiles * n_tiles * s.groups * 16) as u64;
+            let u_gemm = uniform_buffer(
+                ctx,
+                &WinoParams {
+                    total: gemm_total as u32,
+                    ..base
+                },
+            );
+            dispatches.push(Dispatch::new(
+                ctx,
+                Shader::WinogradGemm,
+                &none,
+                gemm_total,
+                &[
+                    u_gemm.as_entire_binding(),
+                    v.as_entire_binding(),
+                    self.weights.as_entire_binding(),
+                    m.as_entire_binding(),
+                ],
+            )?);
+            let out_total = (tiles * out_cs) as u64;
+            let u_out = uniform_buffer(
+                ctx,
+                &WinoParams {
+                    total: out_total as u32,
+                    ..base
+                },
+            );
+            dispatches.push(Dispatch::new(
+                ctx,
+                Shader::WinogradF23Output,
+                &none,
+                out_total.div_ceil(64),
+                &[
+                    u_out.as_entire_binding(),
+                    m.as_entire_binding(),
+                    self.bias.as_entire_binding(),
+                    out_win.bind(output.buffer()),
+                ],
+            )?);
+        }
+        Ok(dispatches)
+    }
+}

@@ -1,0 +1,198 @@
+//! The shader table: every WGSL kernel of the top-level `shaders/` folder, compiled into the crate
+//! with `include_str!`, one kernel per file, each with a header comment giving its bindings,
+//! workgroup size and layout.
+
+/// Includes `shaders/NAME.wgsl` from the workspace root.
+macro_rules! shader_source {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shaders/",
+            $name,
+            ".wgsl"
+        ))
+    };
+}
+
+/// One WGSL kernel (one file in `shaders/`, entry point `main`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shader {
+    /// `conv_naive.wgsl`: one output element per invocation (the GPU reference).
+    ConvNaive,
+    /// `conv_direct.wgsl`: register-tiled direct conv, 4 pixels × 4 channels per invocation.
+    ConvDirect,
+    /// `conv_gemm.wgsl`: implicit GEMM with 64×64 tiles staged in workgroup memory.
+    ConvGemm,
+    /// `winograd_f23_input.wgsl`: F(2×2,3×3) input transform `V = Bᵀ d B`.
+    WinogradF23Input,
+    /// `winograd_gemm.wgsl`: the 16 batched GEMMs of F(2×2,3×3).
+    WinogradGemm,
+    /// `winograd_f23_output.wgsl`: F(2×2,3×3) output transform `Y = Aᵀ M A` + bias + ReLU.
+    WinogradF23Output,
+    /// `layout_nchw_to_nhwc.wgsl`: NCHW → NHWC (channel stride padded to 4).
+    NchwToNhwc,
+    /// `layout_nhwc_to_nchw.wgsl`: NHWC → NCHW.
+    NhwcToNchw,
+    /// `affine.wgsl`: per-channel affine (batch norm), optional add, optional ReLU.
+    Affine,
+    /// `global_avg_pool.wgsl`: mean over H·W.
+    GlobalAvgPool,
+    /// `linear.wgsl`: fully connected layer with identity / ReLU / sigmoid.
+    Linear,
+    /// `scale_channels.wgsl`: per-image, per-channel scaling (squeeze-excitation).
+    ScaleChannels,
+}
+
+impl Shader {
+    /// Every shader, in table order.
+    pub const ALL: [Shader; 12] = [
+        Shader::ConvNaive,
+        Shader::ConvDirect,
+        Shader::ConvGemm,
+        Shader::WinogradF23Input,
+        Shader::WinogradGemm,
+        Shader::WinogradF23Output,
+        Shader::NchwToNhwc,
+        Shader::NhwcToNchw,
+        Shader::Affine,
+        Shader::GlobalAvgPool,
+        Shader::Linear,
+        Shader::ScaleChannels,
+    ];
+
+    /// The file name in `shaders/`, without `.wgsl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::ConvNaive => "conv_naive",
+            Shader::ConvDirect => "conv_direct",
+            Shader::ConvGemm => "conv_gemm",
+            Shader::WinogradF23Input => "winograd_f23_input",
+            Shader::WinogradGemm => "winograd_gemm",
+            Shader::WinogradF23Output => "winograd_f23_output",
+            Shader::NchwToNhwc => "layout_nchw_to_nhwc",
+            Shader::NhwcToNchw => "layout_nhwc_to_nchw",
+            Shader::Affine => "affine",
+            Shader::GlobalAvgPool => "global_avg_pool",
+            Shader::Linear => "linear",
+            Shader::ScaleChannels => "scale_channels",
+        }
+    }
+
+    /// The WGSL source.
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::ConvNaive => shader_source!("conv_naive"),
+            Shader::ConvDirect => shader_source!("conv_direct"),
+            Shader::ConvGemm => shader_source!("conv_gemm"),
+            Shader::WinogradF23Input => shader_source!("winograd_f23_input"),
+            Shader::WinogradGemm => shader_source!("winograd_gemm"),
+            Shader::WinogradF23Output => shader_source!("winograd_f23_output"),
+            Shader::NchwToNhwc => shader_source!("layout_nchw_to_nhwc"),
+            Shader::NhwcToNchw => shader_source!("layout_nhwc_to_nchw"),
+            Shader::Affine => shader_source!("affine"),
+            Shader::GlobalAvgPool => shader_source!("global_avg_pool"),
+            Shader::Linear => shader_source!("linear"),
+            Shader::ScaleChannels => shader_source!("scale_channels"),
+        }
+    }
+
+    /// Pipeline-overridable constants the shader declares (`override NAME: u32`), each of which
+    /// must be given a value in [`Specialization`].
+    pub fn overrides(self) -> &'static [&'static str] {
+        match self {
+            Shader::ConvNaive | Shader::ConvDirect | Shader::ConvGemm => &["KSIZE"],
+            _ => &[],
+        }
+    }
+}
+
+/// Values of a shader's `override` constants: the second half of the pipeline cache key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Specialization {
+    constants: Vec<(&'static str, u32)>,
+}
+
+impl Specialization {
+    /// No overrides.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) `name = value`; kept sorted so equal sets compare equal.
+    pub fn with(mut self, name: &'static str, value: u32) -> Self {
+        self.constants.retain(|(n, _)| *n != name);
+        self.constants.push((name, value));
+        self.constants.sort();
+        self
+    }
+
+    /// The constants as `(name, value)` pairs.
+    pub fn constants(&self) -> &[(&'static str, u32)] {
+        &self.constants
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses and validates every shader with naga (no GPU needed), and checks that every
+    /// `override` the shader declares is listed in [`Shader::overrides`] and vice versa.
+    #[test]
+    fn every_shader_parses_and_validates() {
+        for shader in Shader::ALL {
+            let module = naga::front::wgsl::parse_str(shader.source()).unwrap_or_else(|e| {
+                panic!(
+                    "{}.wgsl: {}",
+                    shader.name(),
+                    e.emit_to_string(shader.source())
+                )
+            });
+            let mut validator = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::default(),
+            );
+            validator
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}.wgsl: {e:?}", shader.name()));
+            assert!(
+                module.entry_points.iter().any(|ep| ep.name == "main"),
+                "{}.wgsl has no entry point `main`",
+                shader.name()
+            );
+            let mut declared: Vec<&str> = module
+                .overrides
+                .iter()
+                .filter_map(|(_, o)| o.name.as_deref())
+                .collect();
+            declared.sort();
+            let mut listed = shader.overrides().to_vec();
+            listed.sort();
+            assert_eq!(declared, listed, "{}.wgsl overrides", shader.name());
+        }
+    }
+
+    #[test]
+    fn every_shader_file_is_in_the_table() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("shaders/ exists")
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".wgsl").map(str::to_owned)
+            })
+            .collect();
+        files.sort();
+        let mut table: Vec<String> = Shader::ALL.iter().map(|s| s.name().to_owned()).collect();
+        table.sort();
+        assert_eq!(files, table);
+    }
+
+    #[test]
+    fn specialization_is_order_independent() {
+        let a = Specialization::none().with("A", 1).with("B", 2);
+        let b = Specialization::none().with("B", 2).with("A", 1);
+        assert_eq!(a, b);
+        assert_eq!(a.clone().with("A", 3).constants(), &[("A", 3), ("B", 2)]);
+    }
+}

@@ -1,0 +1,32 @@
+// layout_nhwc_to_nchw.wgsl — the GPU activation layout (NHWC, channel stride cs) → NCHW f32:
+//   dst[((n·C + ch)·H + y)·W + x] = src[((n·H + y)·W + x)·cs + ch].
+//
+// Bindings (group 0): 0 params (uniform LayoutParams), 1 src (read), 2 dst (read_write).
+// Workgroup: 64; one invocation per destination element (x fastest); grid folded into x·y.
+
+struct LayoutParams {
+    batch: u32, c: u32, h: u32, w: u32,
+    cs: u32, src_base: u32, dst_base: u32, total: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: LayoutParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
+    if (idx >= p.total) {
+        return;
+    }
+    let hw = p.h * p.w;
+    let q = idx % hw;
+    let t = idx / hw;
+    let ch = t % p.c;
+    let n = t / p.c;
+    dst[p.dst_base + idx] = src[p.src_base + (n * hw + q) * p.cs + ch];
+}
