@@ -44,10 +44,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The fixture directories under `tests/fixtures`, with the group count of their grouped blocks.
-const FIXTURES: [(&str, usize); 2] = [("tiny", 2), ("tiny-g4", 4)];
+pub(crate) const FIXTURES: [(&str, usize); 2] = [("tiny", 2), ("tiny-g4", 4)];
 
 /// Training-time and deployed file of each naming scheme.
-const FILES: [(Naming, &str, &str); 2] = [
+pub(crate) const FILES: [(Naming, &str, &str); 2] = [
     (Naming::Timm, "train_time.safetensors", "deploy.safetensors"),
     (
         Naming::Official,
@@ -57,7 +57,7 @@ const FILES: [(Naming, &str, &str); 2] = [
 ];
 
 /// Outputs of a run against PyTorch's f32 outputs; derivation in the [module docs](self).
-const RUN_TOLERANCE: Tolerance = Tolerance {
+pub(crate) const RUN_TOLERANCE: Tolerance = Tolerance {
     max_rel: 2e-4,
     rel_l2: 2e-5,
 };
@@ -98,7 +98,7 @@ fn read_tensors(fixture: &str, file: &str) -> BTreeMap<String, Tensor> {
         .collect()
 }
 
-fn input(fixture: &str) -> Tensor {
+pub(crate) fn input(fixture: &str) -> Tensor {
     let mut tensors = read_tensors(fixture, "input.safetensors");
     let x = tensors
         .remove("input")
@@ -108,13 +108,13 @@ fn input(fixture: &str) -> Tensor {
 }
 
 /// PyTorch's outputs of one form: `{prefix}_stage0..4`, `{prefix}_pooled`, `{prefix}_logits`.
-struct Expected {
+pub(crate) struct Expected {
     stages: Vec<Tensor>,
     pooled: Tensor,
     logits: Tensor,
 }
 
-fn expected(fixture: &str, prefix: &str) -> Expected {
+pub(crate) fn expected(fixture: &str, prefix: &str) -> Expected {
     let mut all = read_tensors(fixture, "expected.safetensors");
     let mut take = |name: String| {
         all.remove(&name)
@@ -134,7 +134,7 @@ fn load(fixture: &str, file: &str, naming: Naming) -> Checkpoint {
     loaded.net
 }
 
-fn load_train(fixture: &str, file: &str, naming: Naming) -> TrainNet {
+pub(crate) fn load_train(fixture: &str, file: &str, naming: Naming) -> TrainNet {
     match load(fixture, file, naming) {
         Checkpoint::Train(net) => net,
         Checkpoint::Deploy(_) => panic!("{fixture}/{file} loaded as a deployed checkpoint"),
@@ -166,7 +166,11 @@ fn check_architecture(context: &str, blocks: &[repvgg::BlockSpec], groups: usize
 }
 
 /// Asserts every output of `out` against `want` and returns the comparisons, named.
-fn check_run(context: &str, out: &RunOutput, want: &Expected) -> Vec<(String, Comparison)> {
+pub(crate) fn check_run(
+    context: &str,
+    out: &RunOutput,
+    want: &Expected,
+) -> Vec<(String, Comparison)> {
     assert_eq!(
         out.stages.len(),
         want.stages.len(),

@@ -4,3 +4,4 @@
 mod checkpoint;
 mod equivalence;
 mod fixtures;
+mod gpu;

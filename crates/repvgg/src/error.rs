@@ -129,4 +129,8 @@ pub enum Error {
     /// Bad tensor operand (shape, value) while running or folding.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// The GPU backend failed (no adapter, device lost, a tensor too large for a binding, ...).
+    #[cfg(feature = "wgsl")]
+    #[error(transparent)]
+    Gpu(#[from] reparam_wgsl::GpuError),
 }

@@ -9,8 +9,12 @@
 //! backend built for a graph can look up per-node state such as conv plans with pre-transformed
 //! weights.
 
+#[cfg(feature = "wgsl")]
+mod gpu;
 mod reference;
 
+#[cfg(feature = "wgsl")]
+pub use gpu::Gpu;
 pub use reference::Reference;
 
 use crate::error::Error;
@@ -28,6 +32,12 @@ pub trait Backend {
 
     /// A short name for reports (`reference`, `cpu-avx2`, ...).
     fn name(&self) -> &str;
+
+    /// Called by [`Executor::run`] before the first op of `graph`, so a backend that keeps
+    /// per-node state can tell whether it still belongs to this graph. The default does nothing.
+    fn begin(&self, _graph: &Graph) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// Brings a network input into the backend.
     fn upload(&self, input: &Tensor) -> Result<Self::Value, Error>;
@@ -124,6 +134,7 @@ impl<B: Backend> Executor<B> {
     /// for the net); never panics on user input.
     pub fn run(&self, graph: &Graph, input: &Tensor) -> Result<RunOutput, Error> {
         check_input(graph, input)?;
+        self.backend.begin(graph)?;
         let mut slots = Slots {
             backend: &self.backend,
             values: (0..graph.num_values()).map(|_| None).collect(),
