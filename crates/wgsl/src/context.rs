@@ -12,8 +12,11 @@ pub const ENV_BACKEND: &str = "REPARAM_GPU_BACKEND";
 /// Environment variable: pick the first adapter whose name contains this text (case-insensitive).
 pub const ENV_ADAPTER: &str = "REPARAM_GPU_ADAPTER";
 
+/// A device limit this crate needs: its name, how to read it, and the minimum.
+type RequiredLimit = (&'static str, fn(&wgpu::Limits) -> u64, u64);
+
 /// Below these limits no kernel of this crate can run (WebGPU's defaults are above them all).
-const REQUIRED_LIMITS: [(&str, fn(&wgpu::Limits) -> u64, u64); 4] = [
+const REQUIRED_LIMITS: [RequiredLimit; 4] = [
     (
         "max_compute_invocations_per_workgroup",
         |l| l.max_compute_invocations_per_workgroup.into(),
