@@ -1,5 +1,7 @@
 //! [`CliError`]: what went wrong and what to do about it.
 
+use reparam_wgsl::GpuError;
+use reparam_wgsl::context::ENV_ADAPTER;
 use repvgg::CheckpointError;
 use std::fmt;
 use std::path::Path;
@@ -71,6 +73,35 @@ impl CliError {
             }
         };
         Self::new(format!("checkpoint `{}`: {e}", path.display())).hint(hint)
+    }
+
+    /// A GPU operation failed (`what`: what was being done); the hint depends on why.
+    pub fn from_gpu(what: &str, e: &GpuError) -> Self {
+        let adapter_filter = std::env::var(ENV_ADAPTER).is_ok_and(|v| !v.is_empty());
+        let hint = match e {
+            GpuError::NoAdapter { .. } if adapter_filter => {
+                "REPARAM_GPU_ADAPTER matches no adapter: unset it, or set it to part of one of \
+                 the names listed above"
+            }
+            GpuError::NoAdapter { .. } => {
+                "install a Vulkan driver (on Debian/Ubuntu `apt-get install mesa-vulkan-drivers` \
+                 gives the lavapipe software adapter, slow but complete) or use a machine with a \
+                 GPU; `reparam gpu info` shows what is found"
+            }
+            GpuError::RequestDevice { .. } | GpuError::LimitsTooSmall { .. } => {
+                "pick another adapter with REPARAM_GPU_ADAPTER=<part of its name>, or use a \
+                 machine with a GPU"
+            }
+            GpuError::TooLarge { .. } => "use a smaller --batch or --input-size",
+            GpuError::DeviceLost { .. } => {
+                "the driver reset the device or ran out of memory; retry, with a smaller --batch"
+            }
+            _ => {
+                "this is a bug in the GPU path or the driver; please report the command and the \
+                 output of `reparam gpu info`"
+            }
+        };
+        Self::new(format!("{what}: {e}")).hint(hint)
     }
 }
 

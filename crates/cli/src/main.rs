@@ -4,6 +4,8 @@
 //! - `reparam fuse IN OUT`: fold a training-time checkpoint into its deployed (plain) form.
 //! - `reparam run`: run a model (built-in synthetic weights or a checkpoint) on an image batch.
 //! - `reparam layers`: time every distinct conv layer of a model with the CPU kernels.
+//! - `reparam gpu info`: the GPU adapter; `reparam gpu layers`: time every distinct conv layer
+//!   of a model with the WGSL kernels.
 //!
 //! Every failure is reported on stderr with what to do about it, and the exit status is non-zero
 //! (1 for a failed command, 2 for a usage error reported by clap).
@@ -26,7 +28,8 @@ use std::process::ExitCode;
     reparam info a0\n  \
     reparam fuse repvgg_a0_train.safetensors repvgg_a0_deploy.safetensors\n  \
     reparam run --model a0 --form multi-branch --input-size 96\n  \
-    reparam layers --model a0 --threads 1")]
+    reparam layers --model a0 --threads 1\n  \
+    reparam gpu layers --model a0 --kernel all")]
 struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -45,6 +48,9 @@ enum Command {
     /// Time every distinct conv layer of a model with the CPU kernels: median ms, GFLOP/s and %
     /// of the FMA peak per layer.
     Layers(commands::layers::LayersArgs),
+    /// GPU (WGSL kernels through wgpu): `info` shows the adapter; `layers` times every distinct
+    /// conv layer of a model per kernel.
+    Gpu(commands::gpu::GpuArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         Command::Fuse(args) => commands::fuse::fuse(args, &mut stdout),
         Command::Run(args) => commands::run::run(args, &mut stdout),
         Command::Layers(args) => commands::layers::layers(args, &mut stdout),
+        Command::Gpu(args) => commands::gpu::gpu(args, &mut stdout),
     };
     let _ = stdout.flush();
     match result {

@@ -1,6 +1,7 @@
 //! The subcommands, one module each: arguments (clap derive) and the function that runs them.
 
 pub mod fuse;
+pub mod gpu;
 pub mod info;
 pub mod layers;
 pub mod run;

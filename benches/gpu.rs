@@ -1,0 +1,166 @@
+//! GPU benchmarks: `conv3x3-gpu` over every distinct RepVGG-A0/B0 layer with the `reparam-wgsl`
+//! plans.
+//!
+//! The sweep, for each layer of [`shapes::repvgg_layers`] at 224x224:
+//! - batch 1 and batch 32 (`-n1`, `-n32`; on a software adapter such as lavapipe, whose
+//!   `device_type` is `Cpu`, only batch 1 is registered, with a note on stderr);
+//! - every concrete [`GpuKernel`] that supports the layer ([`GpuKernel::supports`]: Winograd
+//!   F(2,3) on stride-1 layers only); `naive`, the GPU reference, at batch 1 only.
+//!
+//! Ids: `conv3x3-gpu/<kernel>/<layer>-n<N>`, e.g. `conv3x3-gpu/gemm/a0-s3-192x14x14-n32`, with
+//! [`GpuKernel::name`] and [`shapes::Layer::name`].
+//!
+//! The timed region is the device: each iteration is one [`GpuContext::run`] (one submission,
+//! waited for) and contributes its timestamp-query device time, or its host wall time when the
+//! adapter has no timestamps (`iter_custom`). Plan, weights, tensors and the bound op are built
+//! once per benchmark, lazily (only for benchmarks the filter selects), outside the timed region,
+//! followed by one untimed warm-up run. Weights, bias and input are seeded uniform values.
+//!
+//! Without a GPU adapter the group prints `SKIP conv3x3-gpu: <error>` on stderr and registers
+//! nothing, so the binary still passes; `REPARAM_REQUIRE_GPU=1` turns that skip into a panic.
+
+use crate::shapes::{self, Layer};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::{Epilogue, Tensor};
+use reparam_wgsl::{
+    ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
+    GpuOp, GpuTensor,
+};
+use std::time::Duration;
+
+/// The models whose layers are timed.
+const MODELS: [&str; 2] = ["a0", "b0"];
+/// Input side of the networks (the size every official model is reported at).
+const INPUT: usize = 224;
+/// Batch sizes on a hardware GPU; a software adapter gets the first only.
+const BATCHES: [usize; 2] = [1, 32];
+/// `AdapterSummary::device_type` of a software rasterizer (lavapipe, llvmpipe).
+const SOFTWARE_DEVICE_TYPE: &str = "Cpu";
+
+/// Seeded weights `[Cout, Cin/g, 3, 3]` uniform in ±3/√(Cin/g·9) so outputs stay O(1), and a
+/// bias uniform in ±0.1 (the same distribution as the CPU group).
+fn weights(layer: &Layer, seed: u64) -> (Tensor, Epilogue) {
+    let spec = &layer.spec;
+    let mut rng = SplitMix64::new(seed);
+    let a = 3.0 / (spec.reduction_len() as f32).sqrt();
+    let shape = spec.weight_shape();
+    let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
+        .expect("the weight shape matches its data");
+    let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
+    (weight, Epilogue::bias_relu(bias))
+}
+
+/// Builds the plan, the tensors and the op for `kernel` on `layer` at `batch`, and runs it once
+/// (compiles the pipeline, pages the buffers in). The op's bind groups keep the plan's weights
+/// and both tensors alive.
+fn bind(ctx: &GpuContext, layer: &Layer, index: usize, kernel: GpuKernel, batch: usize) -> GpuOp {
+    let what = format!("conv3x3-gpu/{}/{}-n{batch}", kernel.name(), layer.name());
+    let (weight, epilogue) = weights(layer, 0x5EED_0000 + index as u64);
+    let options = GpuConvOptions {
+        kernel: Some(kernel),
+        autotune: None,
+    };
+    let plan = GpuConv2dPlan::new(ctx, &layer.spec, &weight, &epilogue, &options)
+        .unwrap_or_else(|e| panic!("{what}: plan: {e}"));
+    assert_eq!(plan.kernel(), kernel, "{what}");
+    let (h, w) = layer.input_hw;
+    let shape = [batch, layer.spec.in_channels, h, w];
+    let mut rng = SplitMix64::new(0x1A9E_0000 + index as u64);
+    let input = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0))
+        .expect("the input shape matches its data");
+    let x = GpuTensor::upload(ctx, &input).unwrap_or_else(|e| panic!("{what}: input: {e}"));
+    let out_shape = layer
+        .spec
+        .output_shape(shape)
+        .expect("the input fits the layer");
+    let y = GpuTensor::zeros(ctx, out_shape).unwrap_or_else(|e| panic!("{what}: output: {e}"));
+    let op = plan
+        .bind(ctx, &x, &y)
+        .unwrap_or_else(|e| panic!("{what}: bind: {e}"));
+    ctx.run(&[&op])
+        .unwrap_or_else(|e| panic!("{what}: warm-up run: {e}"));
+    op
+}
+
+/// The kernels timed on `layer` at `batch`.
+fn kernels(layer: &Layer, batch: usize) -> impl Iterator<Item = GpuKernel> + '_ {
+    GpuKernel::CONCRETE
+        .into_iter()
+        .filter(move |k| k.supports(&layer.spec) && (batch == 1 || *k != GpuKernel::Naive))
+}
+
+/// Registers the `conv3x3-gpu` group (nothing, with a SKIP line, without a GPU).
+pub fn conv3x3_gpu(c: &mut Criterion) {
+    let ctx = match pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            assert!(
+                std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
+                "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
+            );
+            eprintln!("SKIP conv3x3-gpu: {e}");
+            return;
+        }
+    };
+    let summary = ctx.summary();
+    let timing = if summary.timestamps {
+        "device time from timestamp queries"
+    } else {
+        "host wall time (no timestamp queries)"
+    };
+    eprintln!(
+        "conv3x3-gpu: {} ({}, {}); {timing}",
+        summary.name, summary.backend, summary.device_type
+    );
+    let batches: &[usize] = if summary.device_type == SOFTWARE_DEVICE_TYPE {
+        eprintln!(
+            "NOTE conv3x3-gpu: `{}` is a software adapter; only the batch-1 benchmarks are \
+             registered (batch {} too on a hardware GPU)",
+            summary.name,
+            BATCHES[1..]
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        &BATCHES[..1]
+    } else {
+        &BATCHES
+    };
+
+    let mut group = c.benchmark_group("conv3x3-gpu");
+    // Flat sampling: every sample runs the same number of submissions, so a slow layer stays at
+    // `sample_size` runs. The budgets count device time, which is below the wall time of a run
+    // (submission, wait and timestamp readback are not in it).
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sampling_mode(SamplingMode::Flat);
+
+    for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
+        for &batch in batches {
+            group.throughput(Throughput::Elements(layer.flops(batch)));
+            for kernel in kernels(layer, batch) {
+                let id = BenchmarkId::new(kernel.name(), format!("{}-n{batch}", layer.name()));
+                let ctx = &ctx;
+                // Built on the first sample, so a filter that skips this benchmark costs nothing.
+                let mut bound: Option<GpuOp> = None;
+                group.bench_function(id, move |b| {
+                    let op = &*bound.get_or_insert_with(|| bind(ctx, layer, index, kernel, batch));
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let t = ctx.run(&[op]).expect("the run succeeds");
+                            let ms = t.device_ms.unwrap_or(t.wall_ms);
+                            total += Duration::from_secs_f64(ms / 1e3);
+                        }
+                        total
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
