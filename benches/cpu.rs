@@ -16,7 +16,7 @@
 use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{Epilogue, Tensor};
+use reparam_tensor::Tensor;
 use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -31,19 +31,6 @@ const ISAS: [Isa; 2] = [Isa::Avx512f, Isa::Avx2Fma];
 const THREADS: [usize; 2] = [1, 2];
 /// The batch stride-1 layers are also timed at (activations leave L2).
 const LARGE_BATCH: usize = 8;
-
-/// Seeded weights `[Cout, Cin/g, 3, 3]` scaled so outputs stay O(1), and a bias.
-fn weights(layer: &Layer, seed: u64) -> (Tensor, Epilogue) {
-    let spec = &layer.spec;
-    let mut rng = SplitMix64::new(seed);
-    let fan_in = spec.reduction_len() as f32;
-    let a = 3.0 / fan_in.sqrt();
-    let shape = spec.weight_shape();
-    let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
-        .expect("the weight shape matches its data");
-    let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
-    (weight, Epilogue::bias_relu(bias))
-}
 
 /// The algorithms that can run `layer`.
 fn algorithms(layer: &Layer) -> &'static [Algorithm] {
@@ -88,7 +75,7 @@ pub fn conv3x3(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat);
 
     for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
-        let (weight, epilogue) = weights(layer, 0x5EED_0000 + index as u64);
+        let (weight, epilogue) = layer.synthetic_weights(0x5EED_0000 + index as u64);
         let batches: &[usize] = if layer.spec.stride == 1 {
             &[1, LARGE_BATCH]
         } else {

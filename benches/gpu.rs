@@ -22,7 +22,7 @@
 use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{Epilogue, Tensor};
+use reparam_tensor::Tensor;
 use reparam_wgsl::{
     ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
     GpuOp, GpuTensor,
@@ -38,25 +38,12 @@ const BATCHES: [usize; 2] = [1, 32];
 /// `AdapterSummary::device_type` of a software rasterizer (lavapipe, llvmpipe).
 const SOFTWARE_DEVICE_TYPE: &str = "Cpu";
 
-/// Seeded weights `[Cout, Cin/g, 3, 3]` uniform in ±3/√(Cin/g·9) so outputs stay O(1), and a
-/// bias uniform in ±0.1 (the same distribution as the CPU group).
-fn weights(layer: &Layer, seed: u64) -> (Tensor, Epilogue) {
-    let spec = &layer.spec;
-    let mut rng = SplitMix64::new(seed);
-    let a = 3.0 / (spec.reduction_len() as f32).sqrt();
-    let shape = spec.weight_shape();
-    let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
-        .expect("the weight shape matches its data");
-    let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
-    (weight, Epilogue::bias_relu(bias))
-}
-
 /// Builds the plan, the tensors and the op for `kernel` on `layer` at `batch`, and runs it once
 /// (compiles the pipeline, pages the buffers in). The op's bind groups keep the plan's weights
 /// and both tensors alive.
 fn bind(ctx: &GpuContext, layer: &Layer, index: usize, kernel: GpuKernel, batch: usize) -> GpuOp {
     let what = format!("conv3x3-gpu/{}/{}-n{batch}", kernel.name(), layer.name());
-    let (weight, epilogue) = weights(layer, 0x5EED_0000 + index as u64);
+    let (weight, epilogue) = layer.synthetic_weights(0x5EED_0000 + index as u64);
     let options = GpuConvOptions {
         kernel: Some(kernel),
         autotune: None,

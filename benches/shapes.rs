@@ -15,7 +15,8 @@
 //! | stage3.1..13, 192→192 at 14x14 | `a0-s3-192x14x14` |
 //! | stage4.0, 192→1280, stride 2 | `a0-s4-192x14x14-to1280-stride2` |
 
-use reparam_tensor::ConvSpec;
+use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::{ConvSpec, Epilogue, Tensor};
 use repvgg::Config;
 use repvgg::stats::{InputSize, ModelStats};
 
@@ -48,6 +49,19 @@ impl Layer {
             name.push_str(&format!("-g{}", s.groups));
         }
         name
+    }
+
+    /// Deterministic weights and bias + ReLU epilogue for the layer: uniform in `±3/√K`
+    /// (`K = (Cin/g)·9`, so outputs keep the inputs' scale) and biases in `±0.1`.
+    pub fn synthetic_weights(&self, seed: u64) -> (Tensor, Epilogue) {
+        let spec = &self.spec;
+        let mut rng = SplitMix64::new(seed);
+        let a = 3.0 / (spec.reduction_len() as f32).sqrt();
+        let shape = spec.weight_shape();
+        let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
+            .expect("the weight shape matches its data");
+        let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
+        (weight, Epilogue::bias_relu(bias))
     }
 
     /// Direct-convolution flops of one run on `batch` images: `2·Cout·(Cin/g)·9·Hout·Wout·N`.

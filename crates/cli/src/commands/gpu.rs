@@ -17,13 +17,15 @@
 //! `winograd-f23*`).
 
 use crate::args::{parse_batch, parse_input_size};
-use crate::commands::layers::{DistinctLayer, distinct_layers, median, parse_repeats};
+use crate::commands::layers::{
+    DistinctLayer, distinct_layers, internal, median, parse_repeats, synthetic_weights,
+};
 use crate::error::CliError;
 use crate::source;
 use crate::table::{Align, Table};
 use clap::{Args, Subcommand};
 use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{ConvSpec, Epilogue, Tensor};
+use reparam_tensor::{ConvSpec, Tensor};
 use reparam_wgsl::tensor::channel_stride;
 use reparam_wgsl::{
     AdapterSummary, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuError,
@@ -498,23 +500,6 @@ fn time_layer(
         timing: if timestamps { "timestamps" } else { "wall" },
         adapter: ctx.summary().name.clone(),
     })
-}
-
-/// Seeded weights `[Cout, Cin/g, 3, 3]`, uniform in ±3/√(Cin/g·9) so outputs stay O(1), and a
-/// bias uniform in ±0.1 (the distribution `reparam layers` uses).
-fn synthetic_weights(spec: &ConvSpec, seed: u64) -> Result<(Tensor, Epilogue), CliError> {
-    let mut rng = SplitMix64::new(seed);
-    let a = 3.0 / (spec.reduction_len() as f32).sqrt();
-    let shape = spec.weight_shape();
-    let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
-        .map_err(|e| internal("weights", &e))?;
-    let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
-    Ok((weight, Epilogue::bias_relu(bias)))
-}
-
-fn internal(what: &str, e: &dyn std::fmt::Display) -> CliError {
-    CliError::new(format!("{what}: {e}"))
-        .hint("the shapes come from an official configuration, so this is a bug; please report it")
 }
 
 /// One [`Total`] per kernel choice, in the order of `choices`. A layer without a row for the

@@ -437,7 +437,10 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
 
 /// Seeded weights `[Cout, Cin/g, 3, 3]`, uniform in ±3/√(Cin/g·9) so outputs stay O(1), and a
 /// bias uniform in ±0.1: real non-zero values, so no kernel can shortcut on the data.
-fn synthetic_weights(spec: &ConvSpec, seed: u64) -> Result<(Tensor, Epilogue), CliError> {
+pub(crate) fn synthetic_weights(
+    spec: &ConvSpec,
+    seed: u64,
+) -> Result<(Tensor, Epilogue), CliError> {
     let mut rng = SplitMix64::new(seed);
     let a = 3.0 / (spec.reduction_len() as f32).sqrt();
     let shape = spec.weight_shape();
@@ -471,7 +474,8 @@ fn plan_error(layer: &str, e: &WinogradError) -> CliError {
     CliError::new(format!("layer {layer}: {e}")).hint(hint)
 }
 
-fn internal(what: &str, e: &dyn std::fmt::Display) -> CliError {
+/// An error that cannot happen for official shapes, reported as a bug.
+pub(crate) fn internal(what: &str, e: &dyn std::fmt::Display) -> CliError {
     CliError::new(format!("{what}: {e}"))
         .hint("the shapes come from an official configuration, so this is a bug; please report it")
 }

@@ -6,10 +6,12 @@ use crate::error::CliError;
 use crate::source;
 use crate::table::si;
 use crate::tensor_io::{encode_logits, parse_input, synthetic_input};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use reparam_tensor::Tensor;
+use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions, GpuKernel};
+use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{Checkpoint, Executor, Graph, LoadOptions, TrainNet};
+use repvgg::{Checkpoint, Executor, Graph, LoadOptions, RunOutput, TrainNet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,7 +26,8 @@ const TOP_K: usize = 5;
     (seeded by --seed), so the command works without a download; without --input the image batch \
     is synthetic too (uniform in [-1, 1), seeded by --seed).\n\n\
     Examples:\n  reparam run --model a0\n  reparam run --model b1g4 --form multi-branch --input-size 64\n  \
-    reparam run --checkpoint repvgg_a0.safetensors --input image.safetensors --output logits.safetensors"
+    reparam run --checkpoint repvgg_a0.safetensors --input image.safetensors --output logits.safetensors\n  \
+    reparam run --model a0 --backend gpu --gpu-kernel gemm"
 )]
 pub struct RunArgs {
     /// Official model with synthetic weights [default: a0].
@@ -55,6 +58,23 @@ pub struct RunArgs {
     /// Batch-norm ε used when loading a training-time checkpoint.
     #[arg(long, value_name = "E", default_value = "1e-5", value_parser = parse_bn_eps)]
     pub bn_eps: f64,
+    /// Which executor runs the graph.
+    #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
+    pub backend: BackendArg,
+    /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm or winograd-f23
+    /// (winograd-f23 runs only stride-1 layers, so it fails on a whole RepVGG).
+    #[arg(long, value_name = "KERNEL", default_value = "auto")]
+    pub gpu_kernel: String,
+}
+
+/// The executors `reparam run` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The f64-accumulating oracle (slow, obviously correct).
+    Reference,
+    /// reparam-wgsl on the GPU (whole graph in one submission); REPARAM_GPU_ADAPTER picks the
+    /// adapter by name.
+    Gpu,
 }
 
 /// Wall-clock time of each phase.
@@ -64,6 +84,8 @@ struct Timings {
     fold: Option<Duration>,
     graph: Duration,
     run: Duration,
+    /// What ran: `reference executor`, or the GPU adapter and its timing source.
+    run_label: String,
 }
 
 /// Runs `reparam run`.
@@ -104,20 +126,25 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         CliError::new(format!("cannot run `{}` on this input: {e}", config.name))
             .hint("use images with sides between 1 and 1048576 pixels")
     })?;
-    writeln!(
-        out,
-        "executor: reference (naive loop nests accumulating in f64; slow by design), \
-         {} MACs per image in deploy form",
-        si(stats.totals.macs)
-    )?;
-    out.flush()?;
-
-    let start = Instant::now();
-    let output = Executor::reference().run(&graph, &input).map_err(|e| {
-        CliError::new(format!("the run failed: {e}"))
-            .hint("the input passed validation, so this is a bug; please report the command")
-    })?;
-    time.run = start.elapsed();
+    let output = match args.backend {
+        BackendArg::Reference => {
+            writeln!(
+                out,
+                "executor: reference (naive loop nests accumulating in f64; slow by design), \
+                 {} MACs per image in deploy form",
+                si(stats.totals.macs)
+            )?;
+            out.flush()?;
+            let start = Instant::now();
+            let output = Executor::reference()
+                .run(&graph, &input)
+                .map_err(run_failed)?;
+            time.run = start.elapsed();
+            time.run_label = "reference executor".into();
+            output
+        }
+        BackendArg::Gpu => run_gpu(args, &graph, &input, &mut time, out)?,
+    };
     let logits = &output.logits;
     let classes = config.num_classes;
     if logits.shape() != [n, classes, 1, 1] {
@@ -146,6 +173,63 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         )?;
     }
     Ok(())
+}
+
+fn run_failed(e: repvgg::Error) -> CliError {
+    CliError::new(format!("the run failed: {e}"))
+        .hint("the input passed validation, so this is a bug; please report the command")
+}
+
+/// Runs the graph on the GPU: one warm-up run (compiles the pipelines, uploads the weights),
+/// then one timed run whose device time comes from timestamp queries where the adapter has them.
+fn run_gpu(
+    args: &RunArgs,
+    graph: &Graph,
+    input: &Tensor,
+    time: &mut Timings,
+    out: &mut dyn Write,
+) -> Result<RunOutput, CliError> {
+    let kernel = GpuKernel::parse(&args.gpu_kernel).map_err(|e| {
+        CliError::new(e.to_string()).hint("pass one of auto, naive, direct, gemm, winograd-f23")
+    })?;
+    let ctx = pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())).map_err(|e| {
+        CliError::new(format!("no GPU to run on: {e}")).hint(
+            "install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers for the \
+             software adapter), or run with --backend reference",
+        )
+    })?;
+    writeln!(
+        out,
+        "executor: gpu, {} ({}), conv kernel {}",
+        ctx.summary().name,
+        ctx.summary().device_type,
+        kernel.name()
+    )?;
+    out.flush()?;
+    let options = GpuConvOptions {
+        kernel: Some(kernel),
+        autotune: None,
+    };
+    let exec = Executor::new(Gpu::new(&ctx, options));
+    exec.run(graph, input).map_err(run_failed)?;
+    let start = Instant::now();
+    let output = exec.run(graph, input).map_err(run_failed)?;
+    time.run = start.elapsed();
+    time.run_label = match exec.backend().last_run() {
+        Some((labels, timings)) => match timings.device_ms {
+            Some(ms) => format!(
+                "gpu: {} ops in one submission, {ms:.3} ms device time (timestamps)",
+                labels.len()
+            ),
+            None => format!(
+                "gpu: {} ops in one submission, {:.3} ms wall (no timestamps)",
+                labels.len(),
+                timings.wall_ms
+            ),
+        },
+        None => "gpu".into(),
+    };
+    Ok(output)
 }
 
 /// The network to run and a line saying where its weights came from.
@@ -250,9 +334,10 @@ fn write_timings(out: &mut dyn Write, time: &Timings, images: usize) -> Result<(
     }
     writeln!(
         out,
-        "          run   {} ({} per image, reference executor)",
+        "          run   {} ({} per image; {})",
         duration(time.run),
-        duration(time.run / images.max(1) as u32)
+        duration(time.run / images.max(1) as u32),
+        time.run_label
     )?;
     Ok(())
 }
