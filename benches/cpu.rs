@@ -15,8 +15,8 @@
 
 use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::Tensor;
+use reparam_tensor::rng::SplitMix64;
 use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -21,8 +21,8 @@
 
 use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::Tensor;
+use reparam_tensor::rng::SplitMix64;
 use reparam_wgsl::{
     ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
     GpuOp, GpuTensor,
