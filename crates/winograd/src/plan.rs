@@ -301,8 +301,10 @@ impl Conv2dPlan {
                 let np = self.tiles.block.columns;
                 // A full pixel block past the last valid pixel still reads inside the row.
                 let wp = (w + 2 * p).max((out_w.div_ceil(np) * np - 1) * s + k);
+                // Fewer input channels than a block (the RGB first layer): compact staging.
+                let compact = k == 3 && c < lanes;
                 let staged = Staged {
-                    lanes,
+                    lanes: if compact { c } else { lanes },
                     channels: c,
                     h,
                     w,
@@ -335,6 +337,11 @@ impl Conv2dPlan {
             winograd,
             bands,
         })
+    }
+
+    /// Whether staging and kernels may use the rayon pool.
+    fn parallel(&self) -> bool {
+        self.parallelism == Parallelism::Rayon
     }
 
     /// `(staged, V, M, blocked output)` scratch lengths in floats.
@@ -398,8 +405,11 @@ impl Conv2dPlan {
         let out_plane = geo.out_h * geo.out_w;
         let out_len = self.spec.out_channels * out_plane;
         for i in 0..geo.n {
-            geo.staged
-                .stage_nchw(&input.data()[i * in_len..][..in_len], staged);
+            geo.staged.stage_nchw(
+                &input.data()[i * in_len..][..in_len],
+                staged,
+                self.parallel(),
+            );
             self.image(&geo, staged, v, m, out);
             blocked_to_nchw(
                 out,
@@ -459,8 +469,12 @@ impl Conv2dPlan {
         let in_len = c.div_ceil(lanes) * h * w * lanes;
         let out_len = geo.out_len(&self.spec, lanes);
         for i in 0..geo.n {
-            geo.staged
-                .stage_blocked(&input.data()[i * in_len..][..in_len], staged);
+            geo.staged.stage_blocked(
+                &input.data()[i * in_len..][..in_len],
+                lanes,
+                staged,
+                self.parallel(),
+            );
             self.image(
                 &geo,
                 staged,
@@ -523,6 +537,7 @@ impl Conv2dPlan {
                             c_start: g.k_start,
                             c_len: g.k_len,
                             input: staged,
+                            pitch: st.lanes,
                             hp: st.hp,
                             wp: st.wp,
                             stride: self.spec.stride,

@@ -3,10 +3,18 @@
 //! halo and padding lanes are zero-filled, the interior copied), and the lane count is a
 //! compile-time constant so the copies need no per-element bounds checks.
 
+use rayon::prelude::*;
+
 /// Geometry of a staged image: `[C/L][hp][wp][L]` with the data at row/column offset `pad`.
+///
+/// `L` is the channel block (4, 8 or 16), except for the *compact* staging of a layer with fewer
+/// input channels than a block (the RGB first layer): then `L = C`, one block `[hp][wp][C]`
+/// without padding lanes. The first layer then reads 3 floats per pixel instead of a 16-lane
+/// block, and staging writes 5.3x less (the staged RGB image of a 224x224 input is 613 KB and
+/// stays in L2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Staged {
-    /// Lanes (channel block): 4, 8 or 16.
+    /// Floats per staged pixel: the channel block (4, 8 or 16), or `channels` when compact.
     pub lanes: usize,
     /// Channels.
     pub channels: usize,
@@ -39,62 +47,114 @@ impl Staged {
         self.channels.div_ceil(self.lanes) * self.hp * self.wp * self.lanes
     }
 
-    /// Copies one NCHW image (`src`: `[C][h][w]`) into `dst` (`len()` floats).
-    pub fn stage_nchw(&self, src: &[f32], dst: &mut [f32]) {
-        with_lanes!(self.lanes, stage_nchw_l(self, src, dst))
-    }
-
-    /// Copies one NCHWc image with the same lanes (`src`: `[C/L][h][w][L]`) into `dst`.
-    pub fn stage_blocked(&self, src: &[f32], dst: &mut [f32]) {
-        let l = self.lanes;
-        let row_len = self.w * l;
-        for (cb, blk) in dst.chunks_exact_mut(self.hp * self.wp * l).enumerate() {
-            for (y, row) in self.rows(blk) {
-                row.copy_from_slice(&src[(cb * self.h + y) * row_len..][..row_len]);
+    /// Copies one NCHW image (`src`: `[C][h][w]`) into `dst` (`len()` floats), rows in parallel
+    /// when `parallel`. A compact staging of 4 or 8 channels is the same layout as one 4- or
+    /// 8-lane block.
+    pub fn stage_nchw(&self, src: &[f32], dst: &mut [f32], parallel: bool) {
+        match self.lanes {
+            4 | 8 | 16 => with_lanes!(self.lanes, stage_nchw_l(self, src, dst, parallel)),
+            _ => {
+                let (c, plane, w) = (self.channels, self.h * self.w, self.w);
+                self.fill_rows(dst, parallel, &|_, y, interior| {
+                    for (x, px) in interior.chunks_exact_mut(c).enumerate() {
+                        for (ch, value) in px.iter_mut().enumerate() {
+                            *value = src[ch * plane + y * w + x];
+                        }
+                    }
+                });
             }
         }
     }
 
-    /// Zero-fills the halo of one staged channel block and yields its interior rows
-    /// `(y, &mut [w·L])`.
-    fn rows<'a>(&self, blk: &'a mut [f32]) -> impl Iterator<Item = (usize, &'a mut [f32])> {
+    /// Copies one NCHWc image with `src_lanes` lanes (`src`: `[C/L][h][w][L]`) into `dst`,
+    /// rows in parallel when `parallel`: row copies when the staged layout has the same lanes,
+    /// else (compact: `C` < `src_lanes`, one source block) the first `C` lanes of each pixel.
+    pub fn stage_blocked(&self, src: &[f32], src_lanes: usize, dst: &mut [f32], parallel: bool) {
+        let row_len = self.w * src_lanes;
+        if self.lanes == src_lanes {
+            let h = self.h;
+            self.fill_rows(dst, parallel, &|cb, y, interior| {
+                interior.copy_from_slice(&src[(cb * h + y) * row_len..][..row_len]);
+            });
+            return;
+        }
+        let c = self.channels;
+        self.fill_rows(dst, parallel, &|_, y, interior| {
+            let src_row = &src[y * row_len..][..row_len];
+            let pixels = interior
+                .chunks_exact_mut(c)
+                .zip(src_row.chunks_exact(src_lanes));
+            // A constant length for RGB, so the copy is three moves, not a `memcpy` call.
+            if c == 3 {
+                for (px, s) in pixels {
+                    px.copy_from_slice(&s[..3]);
+                }
+            } else {
+                for (px, s) in pixels {
+                    for (d, v) in px.iter_mut().zip(s) {
+                        *d = *v;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Zero-fills the halo of every staged channel block of `dst` and calls
+    /// `fill(block, y, interior row)` for each interior row (`w·L` floats), in parallel over
+    /// rows when `parallel`. Every element of the staged image is written once.
+    fn fill_rows(
+        &self,
+        dst: &mut [f32],
+        parallel: bool,
+        fill: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
+    ) {
         let l = self.lanes;
-        let (top, rest) = blk.split_at_mut(self.pad * self.wp * l);
-        top.fill(0.0);
-        let (body, bottom) = rest.split_at_mut(self.h * self.wp * l);
-        bottom.fill(0.0);
-        let (pad, w) = (self.pad, self.w);
-        body.chunks_exact_mut(self.wp * l)
+        let (pad, w, wp) = (self.pad, self.w, self.wp);
+        let row = |cb: usize, y: usize, row: &mut [f32]| {
+            let (left, rest) = row.split_at_mut(pad * l);
+            left.fill(0.0);
+            let (interior, right) = rest.split_at_mut(w * l);
+            right.fill(0.0);
+            fill(cb, y, interior);
+        };
+        for (cb, blk) in dst[..self.len()]
+            .chunks_exact_mut(self.hp * wp * l)
             .enumerate()
-            .map(move |(y, row)| {
-                let (left, rest) = row.split_at_mut(pad * l);
-                left.fill(0.0);
-                let (interior, right) = rest.split_at_mut(w * l);
-                right.fill(0.0);
-                (y, interior)
-            })
+        {
+            let (top, rest) = blk.split_at_mut(pad * wp * l);
+            top.fill(0.0);
+            let (body, bottom) = rest.split_at_mut(self.h * wp * l);
+            bottom.fill(0.0);
+            if parallel {
+                body.par_chunks_exact_mut(wp * l)
+                    .enumerate()
+                    .for_each(|(y, r)| row(cb, y, r));
+            } else {
+                for (y, r) in body.chunks_exact_mut(wp * l).enumerate() {
+                    row(cb, y, r);
+                }
+            }
+        }
     }
 }
 
-fn stage_nchw_l<const L: usize>(st: &Staged, src: &[f32], dst: &mut [f32]) {
-    let plane = st.h * st.w;
-    for (cb, blk) in dst.chunks_exact_mut(st.hp * st.wp * L).enumerate() {
-        let lanes = L.min(st.channels - cb * L);
-        for (y, interior) in st.rows(blk) {
-            let src_rows: [&[f32]; L] = std::array::from_fn(|lane| {
-                if lane < lanes {
-                    &src[(cb * L + lane) * plane + y * st.w..][..st.w]
-                } else {
-                    &[]
-                }
-            });
-            for (x, px) in interior.chunks_exact_mut(L).enumerate() {
-                for (lane, value) in px.iter_mut().enumerate() {
-                    *value = if lane < lanes { src_rows[lane][x] } else { 0.0 };
-                }
+fn stage_nchw_l<const L: usize>(st: &Staged, src: &[f32], dst: &mut [f32], parallel: bool) {
+    let (plane, w, channels) = (st.h * st.w, st.w, st.channels);
+    st.fill_rows(dst, parallel, &|cb, y, interior| {
+        let lanes = L.min(channels - cb * L);
+        let src_rows: [&[f32]; L] = std::array::from_fn(|lane| {
+            if lane < lanes {
+                &src[(cb * L + lane) * plane + y * w..][..w]
+            } else {
+                &[]
+            }
+        });
+        for (x, px) in interior.chunks_exact_mut(L).enumerate() {
+            for (lane, value) in px.iter_mut().enumerate() {
+                *value = if lane < lanes { src_rows[lane][x] } else { 0.0 };
             }
         }
-    }
+    });
 }
 
 /// Copies one NCHWc image `[⌈C/L⌉][plane][L]` to NCHW `[C][plane]`.

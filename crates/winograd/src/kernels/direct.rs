@@ -23,8 +23,11 @@ pub(crate) struct DirectJob<'a> {
     pub c_start: usize,
     /// Input channels the group reads.
     pub c_len: usize,
-    /// Staged image `[C_in/L][hp][wp][L]`.
+    /// Staged image `[C_in/P][hp][wp][P]`.
     pub input: &'a [f32],
+    /// Floats per staged pixel `P`: the lane count `L`, or the channel count of a compact
+    /// staging (fewer channels than `L`; only the first-layer body reads those).
+    pub pitch: usize,
     /// Staged height.
     pub hp: usize,
     /// Staged width.
@@ -48,7 +51,8 @@ pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
     kernel: usize,
     job: DirectJob<'_>,
 ) {
-    let single_block = job.c_start / S::LANES == (job.c_start + job.c_len - 1) / S::LANES;
+    let p = job.pitch;
+    let single_block = job.c_start / p == (job.c_start + job.c_len - 1) / p;
     match (kernel, single_block) {
         (1, _) => direct_k::<S, 1, NT, R>(s, job),
         (_, true) => first_layer::<S, NT, R>(s, job),
@@ -75,6 +79,7 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
         c_start,
         c_len,
         input,
+        pitch,
         hp,
         wp,
         stride,
@@ -83,27 +88,27 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
         mut out,
         out_w,
     } = job;
-    let col_stride = stride * l;
+    let col_stride = stride * pitch;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
-    let lo = c_start % l;
-    let block_base = (c_start / l) * hp * wp * l;
+    let lo = c_start % pitch;
+    let block_base = (c_start / pitch) * hp * wp * pitch;
     let row0 = out.row0;
     for y in row0..row0 + out.rows {
         let mut x0 = 0;
         while x0 < out_w {
             let mut acc = [[s.zero(); R]; NT];
             for u in 0..K {
-                let row_base = block_base + ((y * stride + u) * wp + x0 * stride) * l + lo;
+                let row_base = block_base + ((y * stride + u) * wp + x0 * stride) * pitch + lo;
                 let windows: [&[f32]; NT] = std::array::from_fn(|t| {
-                    &input[row_base + t * col_stride..][..(K - 1) * l + c_len]
+                    &input[row_base + t * col_stride..][..(K - 1) * pitch + c_len]
                 });
                 for v in 0..K {
                     let w_tap = &w[(u * K + v) * c_len * rl..][..c_len * rl];
                     for (c, wk) in w_tap.chunks_exact(rl).enumerate() {
                         let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
                         for (acc_t, window) in acc.iter_mut().zip(&windows) {
-                            let x = s.splat(window[v * l + c]);
+                            let x = s.splat(window[v * pitch + c]);
                             for r in 0..R {
                                 acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
                             }
@@ -168,6 +173,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
         c_start,
         c_len,
         input,
+        pitch,
         hp,
         wp,
         stride,
@@ -176,6 +182,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
         mut out,
         out_w,
     } = job;
+    debug_assert_eq!(pitch, l, "only the first-layer body reads compact staging");
     let col_stride = stride * l;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
