@@ -417,6 +417,7 @@ impl Conv2dPlan {
                 self.spec.out_channels,
                 out_plane,
                 &mut output.data_mut()[i * out_len..][..out_len],
+                self.parallel(),
             );
         }
         Ok(())

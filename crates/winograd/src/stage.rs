@@ -157,25 +157,46 @@ fn stage_nchw_l<const L: usize>(st: &Staged, src: &[f32], dst: &mut [f32], paral
     });
 }
 
-/// Copies one NCHWc image `[⌈C/L⌉][plane][L]` to NCHW `[C][plane]`.
+/// Copies one NCHWc image `[⌈C/L⌉][plane][L]` to NCHW `[C][plane]`, channel blocks in parallel
+/// when `parallel`.
 pub(crate) fn blocked_to_nchw(
     src: &[f32],
     lanes: usize,
     channels: usize,
     plane: usize,
     dst: &mut [f32],
+    parallel: bool,
 ) {
-    with_lanes!(lanes, blocked_to_nchw_l(src, channels, plane, dst))
+    with_lanes!(
+        lanes,
+        blocked_to_nchw_l(src, channels, plane, dst, parallel)
+    )
 }
 
-fn blocked_to_nchw_l<const L: usize>(src: &[f32], channels: usize, plane: usize, dst: &mut [f32]) {
-    for (cb, blk) in src.chunks_exact(plane * L).enumerate() {
-        let lanes = L.min(channels - cb * L);
-        let planes = &mut dst[cb * L * plane..][..lanes * plane];
+fn blocked_to_nchw_l<const L: usize>(
+    src: &[f32],
+    channels: usize,
+    plane: usize,
+    dst: &mut [f32],
+    parallel: bool,
+) {
+    // One channel block: its (up to) L planes from the block's interleaved lanes.
+    let block = |(planes, blk): (&mut [f32], &[f32])| {
         for (lane, d) in planes.chunks_exact_mut(plane).enumerate() {
             for (value, px) in d.iter_mut().zip(blk.as_chunks::<L>().0) {
                 *value = px[lane];
             }
         }
+    };
+    let dst = &mut dst[..channels * plane];
+    let src = &src[..channels.div_ceil(L) * plane * L];
+    if parallel {
+        dst.par_chunks_mut(L * plane)
+            .zip(src.par_chunks_exact(plane * L))
+            .for_each(block);
+    } else {
+        dst.chunks_mut(L * plane)
+            .zip(src.chunks_exact(plane * L))
+            .for_each(block);
     }
 }
