@@ -18,7 +18,7 @@
 
 use crate::args::{parse_batch, parse_input_size};
 use crate::commands::layers::{
-    DistinctLayer, distinct_layers, internal, median, parse_repeats, synthetic_weights,
+    DistinctLayer, LayerShape, distinct_layers, internal, median, parse_repeats, synthetic_weights,
 };
 use crate::error::CliError;
 use crate::source;
@@ -217,28 +217,9 @@ pub fn info(args: &GpuInfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
 /// One timed layer and kernel: a row of the table and an object of the JSON array.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// Official name of the first block with this shape.
-    pub layer: String,
-    /// Input channels.
-    pub cin: usize,
-    /// Output channels.
-    pub cout: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Output height.
-    pub out_h: usize,
-    /// Output width.
-    pub out_w: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Groups.
-    pub groups: usize,
-    /// Blocks of the model with this layer.
-    pub count: usize,
-    /// Images per run.
-    pub batch: usize,
+    /// The layer and batch.
+    #[serde(flatten)]
+    pub geometry: LayerShape,
     /// The kernel asked for (`auto`, `gemm`, ...; with `--kernel all`, the kernel of the row).
     pub requested: &'static str,
     /// The kernel the plan ran (never `auto`).
@@ -272,14 +253,6 @@ pub struct Candidate {
 }
 
 impl Row {
-    /// `48->96 56x56 s2 g1`.
-    pub fn shape(&self) -> String {
-        format!(
-            "{}->{} {}x{} s{} g{}",
-            self.cin, self.cout, self.h, self.w, self.stride, self.groups
-        )
-    }
-
     /// The kernel cell of the table: `gemm`, `direct*` (fallback), `auto: gemm`.
     fn kernel_cell(&self) -> String {
         if self.fallback {
@@ -471,17 +444,7 @@ fn time_layer(
             .hint("use a smaller --input-size or --batch")
     })?;
     Ok(Row {
-        layer: layer.first.clone(),
-        cin: spec.in_channels,
-        cout: spec.out_channels,
-        h,
-        w,
-        out_h: layer.output_hw.0,
-        out_w: layer.output_hw.1,
-        stride: spec.stride,
-        groups: spec.groups,
-        count: layer.count,
-        batch: setup.batch,
+        geometry: LayerShape::new(layer, setup.batch),
         requested: requested.name(),
         kernel: plan.kernel().name(),
         fallback: requested != kernel,
@@ -507,8 +470,8 @@ fn time_layer(
 pub fn totals(rows: &[Row], choices: &[&'static str]) -> Vec<Total> {
     let mut layers: Vec<&str> = Vec::new();
     for row in rows {
-        if !layers.contains(&row.layer.as_str()) {
-            layers.push(&row.layer);
+        if !layers.contains(&row.geometry.layer.as_str()) {
+            layers.push(&row.geometry.layer);
         }
     }
     choices
@@ -525,7 +488,10 @@ pub fn totals(rows: &[Row], choices: &[&'static str]) -> Vec<Total> {
             let mut flops = 0.0;
             let mut own = 0;
             for &layer in &layers {
-                let find = |k: &str| rows.iter().find(|r| r.layer == layer && r.requested == k);
+                let find = |k: &str| {
+                    rows.iter()
+                        .find(|r| r.geometry.layer == layer && r.requested == k)
+                };
                 let row = match find(choice) {
                     Some(row) => {
                         own += 1;
@@ -536,8 +502,8 @@ pub fn totals(rows: &[Row], choices: &[&'static str]) -> Vec<Total> {
                         find(GpuKernel::Direct.name())?
                     }
                 };
-                let count = row.count as f64;
-                total.blocks += row.count;
+                let count = row.geometry.count as f64;
+                total.blocks += row.geometry.count;
                 total.median_ms += count * row.median_ms;
                 total.wall_ms += count * row.wall_ms;
                 flops += count * row.flops as f64;
@@ -618,18 +584,20 @@ fn render(rows: &[Row], totals: &[Total]) -> String {
     ]);
     for row in rows {
         table.row(vec![
-            row.layer.clone(),
-            row.shape(),
-            row.count.to_string(),
+            row.geometry.layer.clone(),
+            row.geometry.label(),
+            row.geometry.count.to_string(),
             row.kernel_cell(),
-            row.batch.to_string(),
+            row.geometry.batch.to_string(),
             format!("{:.3}", row.median_ms),
             format!("{:.3}", row.wall_ms),
             format!("{:.1}", row.gflops),
         ]);
     }
     table.rule();
-    let batch = rows.first().map_or(String::new(), |r| r.batch.to_string());
+    let batch = rows
+        .first()
+        .map_or(String::new(), |r| r.geometry.batch.to_string());
     for total in totals {
         let star = if total.borrowed { "*" } else { "" };
         table.row(vec![
@@ -675,7 +643,11 @@ fn render(rows: &[Row], totals: &[Total]) -> String {
                 .iter()
                 .map(|c| format!("{} {:.3}", c.kernel, c.ms))
                 .collect();
-            out.push_str(&format!("  {}: {}\n", row.layer, candidates.join(", ")));
+            out.push_str(&format!(
+                "  {}: {}\n",
+                row.geometry.layer,
+                candidates.join(", ")
+            ));
         }
     }
     out
@@ -728,17 +700,19 @@ mod tests {
 
     fn row(layer: &str, requested: &'static str, count: usize, ms: f64) -> Row {
         Row {
-            layer: layer.into(),
-            cin: 8,
-            cout: 8,
-            h: 4,
-            w: 4,
-            out_h: 4,
-            out_w: 4,
-            stride: 1,
-            groups: 1,
-            count,
-            batch: 1,
+            geometry: LayerShape {
+                layer: layer.into(),
+                cin: 8,
+                cout: 8,
+                h: 4,
+                w: 4,
+                out_h: 4,
+                out_w: 4,
+                stride: 1,
+                groups: 1,
+                count,
+                batch: 1,
+            },
             requested,
             kernel: requested,
             fallback: false,

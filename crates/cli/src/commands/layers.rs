@@ -189,9 +189,10 @@ fn spec_of(block: &LayerStats) -> ConvSpec {
     )
 }
 
-/// One timed layer: a row of the table and an object of the JSON array.
+/// The geometry of a timed layer, shared by the rows of `reparam layers` and `reparam gpu
+/// layers` (flattened into their JSON objects).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
+pub struct LayerShape {
     /// Official name of the first block with this shape.
     pub layer: String,
     /// Input channels.
@@ -214,6 +215,42 @@ pub struct Row {
     pub count: usize,
     /// Images per run.
     pub batch: usize,
+}
+
+impl LayerShape {
+    /// The shape of `layer` run on `batch` images.
+    pub fn new(layer: &DistinctLayer, batch: usize) -> Self {
+        let spec = &layer.spec;
+        Self {
+            layer: layer.first.clone(),
+            cin: spec.in_channels,
+            cout: spec.out_channels,
+            h: layer.input_hw.0,
+            w: layer.input_hw.1,
+            out_h: layer.output_hw.0,
+            out_w: layer.output_hw.1,
+            stride: spec.stride,
+            groups: spec.groups,
+            count: layer.count,
+            batch,
+        }
+    }
+
+    /// `48->96 56x56 s2 g1`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}->{} {}x{} s{} g{}",
+            self.cin, self.cout, self.h, self.w, self.stride, self.groups
+        )
+    }
+}
+
+/// One timed layer: a row of the table and an object of the JSON array.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// The layer and batch.
+    #[serde(flatten)]
+    pub geometry: LayerShape,
     /// Rayon pool size.
     pub threads: usize,
     /// `blocked` (NCHWc in and out) or `nchw` (with layout conversions).
@@ -234,16 +271,6 @@ pub struct Row {
     pub gflops: f64,
     /// `gflops` as a percentage of the peak.
     pub peak_pct: f64,
-}
-
-impl Row {
-    /// `48->96 56x56 s2 g1`.
-    pub fn shape(&self) -> String {
-        format!(
-            "{}->{} {}x{} s{} g{}",
-            self.cin, self.cout, self.h, self.w, self.stride, self.groups
-        )
-    }
 }
 
 /// What every row shares.
@@ -411,17 +438,7 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
     })?;
     let gflops = flops as f64 / median / 1e9;
     Ok(Row {
-        layer: layer.first.clone(),
-        cin: spec.in_channels,
-        cout: spec.out_channels,
-        h,
-        w,
-        out_h: layer.output_hw.0,
-        out_w: layer.output_hw.1,
-        stride: spec.stride,
-        groups: spec.groups,
-        count: layer.count,
-        batch: setup.batch,
+        geometry: LayerShape::new(layer, setup.batch),
         threads: setup.threads,
         layout: if setup.blocked { "blocked" } else { "nchw" },
         requested: setup.algorithm.name(),
@@ -551,9 +568,9 @@ fn render(rows: &[Row], setup: &Setup) -> String {
             row.algorithm.to_string()
         };
         table.row(vec![
-            row.layer.clone(),
-            row.shape(),
-            row.count.to_string(),
+            row.geometry.layer.clone(),
+            row.geometry.label(),
+            row.geometry.count.to_string(),
             algorithm,
             row.isa.to_string(),
             format!("{:.3}", row.median_ms),
@@ -561,10 +578,13 @@ fn render(rows: &[Row], setup: &Setup) -> String {
             format!("{:.0}", row.peak_pct),
         ]);
     }
-    let total_ms: f64 = rows.iter().map(|r| r.count as f64 * r.median_ms).sum();
-    let total_flops: u64 = rows.iter().map(|r| r.count as u64 * r.flops).sum();
+    let total_ms: f64 = rows
+        .iter()
+        .map(|r| r.geometry.count as f64 * r.median_ms)
+        .sum();
+    let total_flops: u64 = rows.iter().map(|r| r.geometry.count as u64 * r.flops).sum();
     let total_gflops = total_flops as f64 / (total_ms / 1e3) / 1e9;
-    let blocks: usize = rows.iter().map(|r| r.count).sum();
+    let blocks: usize = rows.iter().map(|r| r.geometry.count).sum();
     table.rule();
     table.row(vec![
         "total".into(),
