@@ -61,6 +61,7 @@ fn fixtures_run_on_the_gpu_match_pytorch() {
             GpuKernel::Naive,
             GpuKernel::Direct,
             GpuKernel::Gemm,
+            GpuKernel::GemmWide,
         ];
         for kernel in kernels {
             let options = GpuConvOptions {
@@ -130,7 +131,12 @@ fn gpu_kernels_equal_the_cpu_crate_on_a0_layers() {
         let mut cpu = Tensor::zeros(out_shape).unwrap();
         cpu_plan.run(&input, &mut cpu).expect("cpu run");
         let x = GpuTensor::upload(ctx, &input).unwrap();
-        for kernel in [GpuKernel::Direct, GpuKernel::Gemm, GpuKernel::WinogradF23] {
+        for kernel in [
+            GpuKernel::Direct,
+            GpuKernel::Gemm,
+            GpuKernel::GemmWide,
+            GpuKernel::WinogradF23,
+        ] {
             if !kernel.supports(&spec) {
                 continue;
             }

@@ -23,6 +23,8 @@ pub enum Shader {
     ConvDirect,
     /// `conv_gemm.wgsl`: implicit GEMM with 64×64 tiles staged in workgroup memory.
     ConvGemm,
+    /// `conv_gemm_wide.wgsl`: implicit GEMM with 128×64 tiles, 8×4 per invocation.
+    ConvGemmWide,
     /// `winograd_f23_input.wgsl`: F(2×2,3×3) input transform `V = Bᵀ d B`.
     WinogradF23Input,
     /// `winograd_gemm.wgsl`: the 16 batched GEMMs of F(2×2,3×3).
@@ -45,10 +47,11 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader, in table order.
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::ConvNaive,
         Shader::ConvDirect,
         Shader::ConvGemm,
+        Shader::ConvGemmWide,
         Shader::WinogradF23Input,
         Shader::WinogradGemm,
         Shader::WinogradF23Output,
@@ -66,6 +69,7 @@ impl Shader {
             Shader::ConvNaive => "conv_naive",
             Shader::ConvDirect => "conv_direct",
             Shader::ConvGemm => "conv_gemm",
+            Shader::ConvGemmWide => "conv_gemm_wide",
             Shader::WinogradF23Input => "winograd_f23_input",
             Shader::WinogradGemm => "winograd_gemm",
             Shader::WinogradF23Output => "winograd_f23_output",
@@ -84,6 +88,7 @@ impl Shader {
             Shader::ConvNaive => shader_source!("conv_naive"),
             Shader::ConvDirect => shader_source!("conv_direct"),
             Shader::ConvGemm => shader_source!("conv_gemm"),
+            Shader::ConvGemmWide => shader_source!("conv_gemm_wide"),
             Shader::WinogradF23Input => shader_source!("winograd_f23_input"),
             Shader::WinogradGemm => shader_source!("winograd_gemm"),
             Shader::WinogradF23Output => shader_source!("winograd_f23_output"),
@@ -100,7 +105,9 @@ impl Shader {
     /// must be given a value in [`Specialization`].
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            Shader::ConvNaive | Shader::ConvDirect | Shader::ConvGemm => &["KSIZE"],
+            Shader::ConvNaive | Shader::ConvDirect | Shader::ConvGemm | Shader::ConvGemmWide => {
+                &["KSIZE"]
+            }
             _ => &[],
         }
     }

@@ -120,14 +120,14 @@ pub struct GpuLayersArgs {
     pub json: bool,
 }
 
-/// `auto`, `naive`, `direct`, `gemm`, `winograd-f23` (case-insensitive) or `all`.
+/// `auto`, `naive`, `direct`, `gemm`, `gemm-wide`, `winograd-f23` (case-insensitive) or `all`.
 pub fn parse_kernel_choice(s: &str) -> Result<KernelChoice, String> {
     let name = s.trim().to_ascii_lowercase();
     if name == "all" {
         return Ok(KernelChoice::All);
     }
     GpuKernel::parse(&name).map(KernelChoice::One).map_err(|_| {
-        format!("`{s}` is not a GPU kernel; use auto, naive, direct, gemm, winograd-f23 or all")
+        format!("`{s}` is not a GPU kernel; use auto, naive, direct, gemm, gemm-wide, winograd-f23 or all")
     })
 }
 
@@ -775,7 +775,7 @@ mod tests {
         }
         let e = parse_layers(&["--kernel", "f43"]).unwrap_err().to_string();
         assert!(
-            e.contains("use auto, naive, direct, gemm, winograd-f23 or all"),
+            e.contains("use auto, naive, direct, gemm, gemm-wide, winograd-f23 or all"),
             "{e}"
         );
     }
@@ -806,8 +806,16 @@ mod tests {
             .into_iter()
             .map(|(_, k)| k)
             .collect();
-        assert_eq!(all, [GpuKernel::Naive, GpuKernel::Direct, GpuKernel::Gemm]);
-        assert_eq!(kernels_for(KernelChoice::All, &s1).len(), 4);
+        assert_eq!(
+            all,
+            [
+                GpuKernel::Naive,
+                GpuKernel::Direct,
+                GpuKernel::Gemm,
+                GpuKernel::GemmWide
+            ]
+        );
+        assert_eq!(kernels_for(KernelChoice::All, &s1).len(), 5);
     }
 
     #[test]
@@ -904,8 +912,8 @@ mod tests {
         );
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let rows = json.as_array().expect("a JSON array");
-        // A0: 8 distinct layers, 5 of stride 2 (3 kernels) and 3 of stride 1 (4 kernels).
-        assert_eq!(rows.len(), 5 * 3 + 3 * 4);
+        // A0: 8 distinct layers, 5 of stride 2 (4 kernels) and 3 of stride 1 (5 kernels).
+        assert_eq!(rows.len(), 5 * 4 + 3 * 5);
         for row in rows {
             for key in [
                 "layer",

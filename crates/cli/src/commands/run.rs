@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// Which executor runs the graph.
     #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
     pub backend: BackendArg,
-    /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm or winograd-f23
+    /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide or winograd-f23
     /// (winograd-f23 runs only stride-1 layers, so it fails on a whole RepVGG).
     #[arg(long, value_name = "KERNEL", default_value = "auto")]
     pub gpu_kernel: String,
@@ -190,7 +190,8 @@ fn run_gpu(
     out: &mut dyn Write,
 ) -> Result<RunOutput, CliError> {
     let kernel = GpuKernel::parse(&args.gpu_kernel).map_err(|e| {
-        CliError::new(e.to_string()).hint("pass one of auto, naive, direct, gemm, winograd-f23")
+        CliError::new(e.to_string())
+            .hint("pass one of auto, naive, direct, gemm, gemm-wide, winograd-f23")
     })?;
     let ctx = pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())).map_err(|e| {
         CliError::new(format!("no GPU to run on: {e}")).hint(

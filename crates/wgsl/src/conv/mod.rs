@@ -5,6 +5,8 @@
 //! * `naive` — one output element per invocation; the GPU reference.
 //! * `direct` — register-tiled, 4 pixels × 4 channels per invocation, no workgroup memory.
 //! * `gemm` — implicit GEMM, 64×64 tiles staged in workgroup memory.
+//! * `gemm-wide` — the same with 128×64 tiles and 8×4 register blocks (more work per
+//!   workgroup-memory load; for large layers on real GPUs).
 //! * `winograd-f23` — F(2×2,3×3) in three dispatches (input transform, 16 batched GEMMs,
 //!   output transform + bias + ReLU); 3x3, stride 1, padding 1 only.
 
@@ -32,26 +34,31 @@ pub enum GpuKernel {
     Direct,
     /// Workgroup-memory tiled implicit GEMM (`conv_gemm.wgsl`).
     Gemm,
+    /// Implicit GEMM with 128-pixel tiles (`conv_gemm_wide.wgsl`).
+    GemmWide,
     /// Winograd F(2×2, 3×3), non-fused (three dispatches).
     WinogradF23,
 }
 
 impl GpuKernel {
     /// The concrete kernels, in the order autotuning tries them.
-    pub const CONCRETE: [GpuKernel; 4] = [
+    pub const CONCRETE: [GpuKernel; 5] = [
         GpuKernel::Naive,
         GpuKernel::Direct,
         GpuKernel::Gemm,
+        GpuKernel::GemmWide,
         GpuKernel::WinogradF23,
     ];
 
-    /// The name used in bench ids and reports (`naive`, `direct`, `gemm`, `winograd-f23`, `auto`).
+    /// The name used in bench ids and reports (`naive`, `direct`, `gemm`, `gemm-wide`,
+    /// `winograd-f23`, `auto`).
     pub fn name(self) -> &'static str {
         match self {
             GpuKernel::Auto => "auto",
             GpuKernel::Naive => "naive",
             GpuKernel::Direct => "direct",
             GpuKernel::Gemm => "gemm",
+            GpuKernel::GemmWide => "gemm-wide",
             GpuKernel::WinogradF23 => "winograd-f23",
         }
     }
@@ -66,7 +73,7 @@ impl GpuKernel {
                 TensorError::invalid(
                     "kernel",
                     format!(
-                        "unknown GPU kernel `{name}` (auto, naive, direct, gemm, winograd-f23)"
+                        "unknown GPU kernel `{name}` (auto, naive, direct, gemm, gemm-wide, winograd-f23)"
                     ),
                 )
                 .into()
@@ -188,6 +195,8 @@ struct WinoParams {
 
 /// Rows and columns of one GEMM workgroup tile (`BM`, `BN` in the shaders).
 const GEMM_TILE: usize = 64;
+/// Rows (`BM`) of one `conv_gemm_wide.wgsl` tile; its columns are [`GEMM_TILE`].
+const GEMM_WIDE_ROWS: usize = 128;
 
 impl GpuConv2dPlan {
     /// Validates the layer, picks the kernel, packs and uploads the weights and bias.
@@ -390,7 +399,13 @@ impl GpuConv2dPlan {
         let shader = match self.kernel {
             GpuKernel::Naive => Shader::ConvNaive,
             GpuKernel::Direct => Shader::ConvDirect,
+            GpuKernel::GemmWide => Shader::ConvGemmWide,
             _ => Shader::ConvGemm,
+        };
+        let tile_rows = if self.kernel == GpuKernel::GemmWide {
+            GEMM_WIDE_ROWS
+        } else {
+            GEMM_TILE
         };
         let spec = Specialization::none().with("KSIZE", s.kernel as u32);
         let cp = pack::cog_pad(s);
@@ -410,7 +425,7 @@ impl GpuConv2dPlan {
                     (0, 0, total, total.div_ceil(64))
                 }
                 _ => {
-                    let m_tiles = (images * oh * ow).div_ceil(GEMM_TILE);
+                    let m_tiles = (images * oh * ow).div_ceil(tile_rows);
                     let n_tiles = cp.div_ceil(GEMM_TILE);
                     let total = (m_tiles * n_tiles * s.groups) as u64;
                     (m_tiles, n_tiles, total, total)

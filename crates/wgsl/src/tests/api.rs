@@ -171,7 +171,12 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
     let tried: Vec<GpuKernel> = plan.tuning().iter().map(|(k, _)| *k).collect();
     assert_eq!(
         tried,
-        [GpuKernel::Direct, GpuKernel::Gemm, GpuKernel::WinogradF23]
+        [
+            GpuKernel::Direct,
+            GpuKernel::Gemm,
+            GpuKernel::GemmWide,
+            GpuKernel::WinogradF23
+        ]
     );
     let best = plan
         .tuning()

@@ -1,0 +1,178 @@
+// conv_gemm_wide.wgsl — implicit GEMM convolution with 128×64 tiles and 8×4 register blocks.
+//
+// The GEMM view of conv_gemm.wgsl: per group g,  Y[m][j] = Σ_k A[m][k] · B[k][j]  with
+//   m = (n, oy, ox) an output pixel, j an output channel of the group,
+//   k = tap·(Cin/g) + ci, tap = ky·K + kx,
+//   A[m][k] = x[n, oy·s+ky−p, ox·s+kx−p, g·Cin/g + ci]  (gathered on the fly, zero outside),
+//   B[k][j] = w[g][tap][ci][j]                 (packed once on the host).
+// A workgroup of 16×16 invocations computes a 128×64 tile of Y; every invocation an 8×4 block
+// (8 pixels × 4 channels, eight vec4 accumulators), so each k step does 32 FMAs per 3
+// workgroup-memory loads (conv_gemm.wgsl: 16 per 2). The K loop stages 16-deep slices of A
+// (128 pixels, 8 KiB) and B (64 channels, 4 KiB) in workgroup memory, two barriers per slice.
+// Epilogue: + bias, ReLU, store; lanes ≥ out_c of each pixel are zeroed by column tile 0 of
+// group 0. A candidate for large layers (batch 32) on real GPUs (GpuKernel::GemmWide).
+//
+// Bindings (group 0): 0 params, 1 x (read), 2 w (read, vec4 [g][K][cog_pad/4]), 3 bias (read,
+// vec4 [g][cog_pad/4]), 4 y (read_write). Workgroup: (16, 16). Grid: one workgroup per
+// (128-pixel row tile, 64-channel column tile, group), flattened and folded into x·y.
+// Override: KSIZE (1 or 3).
+
+override KSIZE: u32 = 3u;
+
+const BM: u32 = 128u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+struct ConvParams {
+    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
+    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
+    cig: u32, cog: u32, cog_pad: u32, groups: u32,
+    stride: u32, pad: u32, relu: u32, in_base: u32,
+    out_base: u32, m_tiles: u32, n_tiles: u32, total: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: ConvParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// a_tile[kk·32 + mq] = A[m0 + 4·mq .. +4][k0 + kk]; b_tile[kk·16 + nq] = B[k0 + kk][n0 + 4·nq .. +4].
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+fn store(m: u32, g: u32, j0: u32, v: vec4<f32>) {
+    let mm = p.batch * p.out_h * p.out_w;
+    if (m >= mm) {
+        return;
+    }
+    let base = p.out_base + m * p.out_cs + g * p.cog + j0;
+    for (var l = 0u; l < 4u; l++) {
+        if (j0 + l < p.cog) {
+            var r = v[l];
+            if (p.relu != 0u) {
+                r = max(r, 0.0);
+            }
+            y[base + l] = r;
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let tile = wg.y * nwg.x + wg.x;
+    if (tile >= p.total) {
+        return;
+    }
+    let mt = tile % p.m_tiles;
+    let rest = tile / p.m_tiles;
+    let nt = rest % p.n_tiles;
+    let g = rest / p.n_tiles;
+    let mm = p.batch * p.out_h * p.out_w;
+    let kk_len = KSIZE * KSIZE * p.cig;
+    let ncb = p.cog_pad / 4u;
+
+    // The A loader: invocation li fills a_tile[kk·32 + 2·mq + h] (h = 0, 1) for kk = li % 16,
+    // mq = li / 16, i.e. 8 pixels m0 + 8·mq + i at one reduction index (neighbouring
+    // invocations read neighbouring channels). The pixels' input origins are fixed.
+    let a_kk = li % BK;
+    let a_mq = li / BK;
+    var row_n: array<u32, 8>;
+    var row_y: array<i32, 8>;
+    var row_x: array<i32, 8>;
+    var row_ok: array<bool, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        let m = mt * BM + a_mq * 8u + i;
+        let t = m / p.out_w;
+        row_ok[i] = m < mm;
+        row_n[i] = t / p.out_h;
+        row_y[i] = i32((t % p.out_h) * p.stride) - i32(p.pad);
+        row_x[i] = i32((m % p.out_w) * p.stride) - i32(p.pad);
+    }
+    // The B loader: invocation li fills b_tile[li] = B[k0 + li / 16][n0 + 4·(li % 16) ..].
+    let b_kk = li / 16u;
+    let b_col = nt * (BN / 4u) + li % 16u;
+
+    let tx = li % 16u;
+    let ty = li / 16u;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+
+    for (var k0 = 0u; k0 < kk_len; k0 += BK) {
+        let k = k0 + a_kk;
+        var a: array<f32, 8>;
+        for (var i = 0u; i < 8u; i++) {
+            a[i] = 0.0;
+        }
+        if (k < kk_len) {
+            let tap = k / p.cig;
+            let ci = k % p.cig;
+            let ky = i32(tap / KSIZE);
+            let kx = i32(tap % KSIZE);
+            for (var i = 0u; i < 8u; i++) {
+                let iy = row_y[i] + ky;
+                let ix = row_x[i] + kx;
+                if (row_ok[i] && iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
+                    let off = ((row_n[i] * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_cs;
+                    a[i] = x[p.in_base + off + g * p.cig + ci];
+                }
+            }
+        }
+        a_tile[a_kk * 32u + a_mq * 2u] = vec4<f32>(a[0], a[1], a[2], a[3]);
+        a_tile[a_kk * 32u + a_mq * 2u + 1u] = vec4<f32>(a[4], a[5], a[6], a[7]);
+        let kb = k0 + b_kk;
+        var b = vec4<f32>(0.0);
+        if (kb < kk_len && b_col < ncb) {
+            b = w[(g * kk_len + kb) * ncb + b_col];
+        }
+        b_tile[li] = b;
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            let av = a_tile[kk * 32u + ty * 2u];
+            let aw = a_tile[kk * 32u + ty * 2u + 1u];
+            let bv = b_tile[kk * 16u + tx];
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
+            acc4 += aw.x * bv;
+            acc5 += aw.y * bv;
+            acc6 += aw.z * bv;
+            acc7 += aw.w * bv;
+        }
+        workgroupBarrier();
+    }
+
+    let col = nt * (BN / 4u) + tx;
+    let m0 = mt * BM + ty * 8u;
+    if (col < ncb) {
+        let bv = bias[g * ncb + col];
+        store(m0, g, col * 4u, acc0 + bv);
+        store(m0 + 1u, g, col * 4u, acc1 + bv);
+        store(m0 + 2u, g, col * 4u, acc2 + bv);
+        store(m0 + 3u, g, col * 4u, acc3 + bv);
+        store(m0 + 4u, g, col * 4u, acc4 + bv);
+        store(m0 + 5u, g, col * 4u, acc5 + bv);
+        store(m0 + 6u, g, col * 4u, acc6 + bv);
+        store(m0 + 7u, g, col * 4u, acc7 + bv);
+    }
+    if (g == 0u && nt == 0u && tx == 0u) {
+        for (var i = 0u; i < 8u; i++) {
+            if (m0 + i < mm) {
+                for (var c = p.out_c; c < p.out_cs; c++) {
+                    y[p.out_base + (m0 + i) * p.out_cs + c] = 0.0;
+                }
+            }
+        }
+    }
+}
