@@ -123,6 +123,27 @@ pub fn conv2d(
     Ok(out)
 }
 
+/// The magnitude of the sum behind every output element of [`conv2d`]:
+/// `m[n,o,y,x] = |bias?[o]| + Σ |W[o,i,u,v]| · |X[n, …]|` (same indices as [`conv2d`], no ReLU).
+/// A float sum's rounding error scales with `m`, not with the (possibly cancelled) result; the
+/// tolerance helpers use it as a floor (`tolerance::cancellation_floor`).
+pub fn conv2d_magnitude(
+    input: &Tensor,
+    spec: &ConvSpec,
+    weight: &Tensor,
+    epilogue: &Epilogue,
+) -> Result<Tensor, TensorError> {
+    let abs = |t: &Tensor| map(t, f64::abs);
+    let linear = Epilogue {
+        bias: epilogue
+            .bias
+            .as_ref()
+            .map(|b| b.iter().map(|v| v.abs()).collect()),
+        relu: false,
+    };
+    conv2d(&abs(input), spec, &abs(weight), &linear)
+}
+
 /// Batch norm in inference mode, evaluated in f64 as `γ·(x − μ)/√(σ² + ε) + β`.
 pub fn batch_norm(input: &Tensor, bn: &BatchNorm) -> Result<Tensor, TensorError> {
     let c = bn.channels()?;
@@ -226,6 +247,17 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&[f32]>) -> Result<Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conv2d_magnitude_sums_absolute_terms() {
+        // 1 input channel, 1x1 kernel of -2, bias -1: m = |−1| + 2·|x|.
+        let spec = ConvSpec::conv1x1(1, 1, 1, 1);
+        let x = Tensor::new([1, 1, 1, 3], vec![-1.0, 0.5, 2.0]).unwrap();
+        let w = Tensor::new([1, 1, 1, 1], vec![-2.0]).unwrap();
+        let ep = Epilogue::bias_relu(vec![-1.0]);
+        let m = conv2d_magnitude(&x, &spec, &w, &ep).unwrap();
+        assert_eq!(m.data(), &[3.0, 2.0, 5.0]);
+    }
 
     #[test]
     fn conv_matches_hand_computed_values() {

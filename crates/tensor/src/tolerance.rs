@@ -24,6 +24,15 @@
 //! The constants leave headroom over the typical √K growth for blocked or reordered summation
 //! (e.g. split accumulators) while still failing for a wrong tap, channel or bias, which produce
 //! errors of order 1.
+//!
+//! # Cancellation
+//! Both measures divide by the expected values, so a result that is small only because its `K`
+//! terms cancel (e.g. a single output channel whose few outputs all land near zero) would be
+//! held to an error far below what any f32 summation of those terms can reach. The `*_floored`
+//! variants take a per-element floor for the denominator: [`cancellation_floor`]`(m, K) = m/√K`,
+//! where `m = Σ|terms|` (`reference::conv2d_magnitude`) — the size a sum of `K` terms of these
+//! magnitudes and random signs has. Where the result is at least that large (the typical case)
+//! nothing changes; below it, the error is measured against what the terms allow.
 
 use crate::{Tensor, TensorError};
 use std::fmt;
@@ -92,20 +101,52 @@ impl fmt::Display for Comparison {
 
 /// Compares `actual` against `expected` (the oracle); fails only if the shapes differ.
 pub fn compare(actual: &Tensor, expected: &Tensor) -> Result<Comparison, TensorError> {
+    compare_with(actual, expected, |_| 0.0)
+}
+
+/// `m / √K` per element: the floor for [`compare_floored`] (see [Cancellation](self#cancellation)),
+/// `magnitude` from `reference::conv2d_magnitude`, `K = reduction_len`.
+pub fn cancellation_floor(magnitude: &Tensor, reduction_len: usize) -> Tensor {
+    let scale = 1.0 / (reduction_len.max(1) as f32).sqrt();
+    let data = magnitude.data().iter().map(|&m| m * scale).collect();
+    Tensor::new(magnitude.shape(), data).expect("same shape as the magnitude")
+}
+
+/// [`compare`] with each element's denominator at least `floor` (same shape): `rᵢ = |aᵢ − eᵢ| /
+/// max(dᵢ, RMS(d))` and `‖a − e‖₂ / ‖d‖₂` with `dᵢ = max(|eᵢ|, floorᵢ)`. Never stricter than
+/// [`compare`].
+pub fn compare_floored(
+    actual: &Tensor,
+    expected: &Tensor,
+    floor: &Tensor,
+) -> Result<Comparison, TensorError> {
+    floor.expect_shape("floor", expected.shape())?;
+    compare_with(actual, expected, |i| f64::from(floor.data()[i]))
+}
+
+fn compare_with(
+    actual: &Tensor,
+    expected: &Tensor,
+    floor: impl Fn(usize) -> f64,
+) -> Result<Comparison, TensorError> {
     actual.expect_shape("actual", expected.shape())?;
     let n = expected.len().max(1) as f64;
-    let sum_sq: f64 = expected.data().iter().map(|&v| f64::from(v).powi(2)).sum();
+    let denom = |i: usize, e: f32| f64::from(e).abs().max(floor(i));
+    let sum_sq: f64 = (expected.data().iter().enumerate())
+        .map(|(i, &e)| denom(i, e).powi(2))
+        .sum();
     let rms = (sum_sq / n).sqrt();
     let mut worst = (0usize, 0.0f64);
     let mut diff_sq = 0.0f64;
     for (i, (&a, &e)) in actual.data().iter().zip(expected.data()).enumerate() {
+        let scale = denom(i, e);
         let (a, e) = (f64::from(a), f64::from(e));
         // NaN on either side, or an infinity on one side only, makes `d` non-finite.
         let d = if a == e { 0.0 } else { (a - e).abs() };
         let err = if d == 0.0 {
             0.0
         } else if d.is_finite() {
-            d / e.abs().max(rms)
+            d / scale.max(rms)
         } else {
             f64::INFINITY
         };
@@ -150,6 +191,26 @@ pub fn check_close(
     } else {
         Err(format!(
             "{context}: {cmp} exceeds tolerance (max relative {:.3e}, relative L2 {:.3e})",
+            tol.max_rel, tol.rel_l2
+        ))
+    }
+}
+
+/// [`check_close`] measured with [`compare_floored`].
+pub fn check_close_floored(
+    actual: &Tensor,
+    expected: &Tensor,
+    floor: &Tensor,
+    tol: &Tolerance,
+    context: &str,
+) -> Result<Comparison, String> {
+    let cmp = compare_floored(actual, expected, floor).map_err(|e| format!("{context}: {e}"))?;
+    if cmp.within(tol) {
+        Ok(cmp)
+    } else {
+        Err(format!(
+            "{context}: {cmp} exceeds tolerance (max relative {:.3e}, relative L2 {:.3e}; \
+             denominators floored at Σ|terms|/√K)",
             tol.max_rel, tol.rel_l2
         ))
     }
@@ -204,6 +265,36 @@ mod tests {
         let b = Tolerance::for_reduction(400, 1.0);
         assert!((b.rel_l2 / a.rel_l2 - 2.0).abs() < 1e-12);
         assert!((a.max_rel - 320.0 * F32_UNIT_ROUNDOFF).abs() < 1e-18);
+    }
+
+    #[test]
+    fn floor_only_relaxes_cancelled_results() {
+        // Expected values far below their terms' magnitude (cancellation): the floor decides.
+        let e = t(&[1e-3, -2e-3]);
+        let a = t(&[1.1e-3, -2e-3]);
+        let plain = compare(&a, &e).unwrap();
+        let floored = compare_floored(&a, &e, &t(&[1.0, 1.0])).unwrap();
+        assert!(plain.rel_l2 > 0.04, "{plain}");
+        assert!(
+            (floored.rel_l2 - 1e-4 / 2f64.sqrt()).abs() < 1e-9,
+            "{floored}"
+        );
+        // Where the result is above the floor, nothing changes.
+        let e = t(&[1.0, 2.0, 4.0]);
+        let a = t(&[1.0, 2.0, 4.1]);
+        let floor = t(&[0.5, 0.5, 0.5]);
+        assert_eq!(
+            compare_floored(&a, &e, &floor).unwrap(),
+            compare(&a, &e).unwrap()
+        );
+        // A NaN is still infinitely wrong.
+        let nan = compare_floored(&t(&[f32::NAN]), &t(&[1.0]), &t(&[1e9])).unwrap();
+        assert!(nan.max_rel.is_infinite());
+        assert_eq!(
+            cancellation_floor(&t(&[8.0, 4.0]), 16).data(),
+            &[2.0, 1.0],
+            "m / sqrt(K)"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The plan API: caller-provided scratch, the blocked layout, typed errors for every bad input
 //! (never a panic), `Auto`, autotuning, ISA selection and the `REPARAM_ISA` override.
 
-use super::{ALL, Data, check_plan, options, tested_isas, tolerance, visible, winograd_eligible};
+use super::{
+    ALL, Data, Oracle, check_plan, options, tested_isas, tolerance, visible, winograd_eligible,
+};
 use crate::{Algorithm, Conv2dPlan, ISA_ENV, Isa, Parallelism, PlanOptions, WinogradError};
-use reparam_tensor::reference::conv2d;
 use reparam_tensor::{BLOCK_SIZES, BlockedTensor, ConvSpec, Epilogue, Tensor, TensorError};
 use std::fmt;
 use std::process::Command;
@@ -104,7 +105,7 @@ fn one_plan_runs_many_input_sizes() {
                     assert!(len > last_len, "scratch_len must grow with the input");
                 }
                 last_len = len;
-                let expected = conv2d(&x, &spec, &w, &ep).unwrap();
+                let expected = Oracle::new(&x, &spec, &w, &ep).unwrap();
                 let ctx = format!("{algorithm} on {isa}, input {:?}", x.shape());
                 check_plan(&plan, &x, &expected, &tolerance(&spec, algorithm), &ctx)
                     .unwrap_or_else(|m| panic!("{m}"));
@@ -514,7 +515,7 @@ fn auto_chooses_a_valid_algorithm() {
             let input = [1, spec.in_channels, hw, hw];
             let data = Data::signed(&spec, input, 21);
             let ep = Epilogue::bias_relu(data.bias.clone());
-            let expected = conv2d(&data.x, &spec, &data.w, &ep).unwrap();
+            let expected = Oracle::new(&data.x, &spec, &data.w, &ep).unwrap();
             for isa in tested_isas() {
                 let options = PlanOptions {
                     input_hw: hint,
@@ -549,7 +550,7 @@ fn autotune_builds_a_correct_plan() {
         let input = [1, spec.in_channels, h, w];
         let data = Data::signed(&spec, input, 31);
         let ep = Epilogue::bias_relu(data.bias.clone());
-        let expected = conv2d(&data.x, &spec, &data.w, &ep).unwrap();
+        let expected = Oracle::new(&data.x, &spec, &data.w, &ep).unwrap();
         let isa = Isa::best();
         let tuned = PlanOptions {
             autotune: true,

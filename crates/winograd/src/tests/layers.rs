@@ -8,9 +8,8 @@
 //! time). Each (algorithm, ISA) runs with ReLU off (every output visible to the comparison) and
 //! on, through every entry point ([`super::check_plan`]), on the current rayon pool.
 
-use super::{Data, check_plan, relu, seed_of, tested_isas, tolerance, winograd_eligible};
+use super::{Data, Oracle, check_plan, seed_of, tested_isas, tolerance, winograd_eligible};
 use crate::{Algorithm, Conv2dPlan, Parallelism, PlanOptions};
-use reparam_tensor::reference::conv2d;
 use reparam_tensor::{ConvSpec, Epilogue};
 
 /// Checks the layer `cin -> cout`, stride `stride`, on a `[1, cin, hw, hw]` input.
@@ -22,8 +21,8 @@ fn layer(name: &str, cin: usize, cout: usize, stride: usize, hw: usize) {
         bias: Some(data.bias.clone()),
         relu: false,
     };
-    let expected = conv2d(&data.x, &spec, &data.w, &linear).expect("oracle");
-    let expected_relu = relu(&expected);
+    let expected = Oracle::new(&data.x, &spec, &data.w, &linear).expect("oracle");
+    let expected_relu = expected.relu();
     let algorithms: Vec<Algorithm> = Algorithm::CONCRETE
         .into_iter()
         .filter(|a| *a == Algorithm::Direct || winograd_eligible(&spec))

@@ -30,9 +30,10 @@ mod sweep;
 mod threads;
 
 use crate::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions, WinogradError};
-use reparam_tensor::reference::conv2d;
+use reparam_tensor::TensorError;
+use reparam_tensor::reference::{conv2d, conv2d_magnitude};
 use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::tolerance::{Tolerance, check_close};
+use reparam_tensor::tolerance::{Tolerance, cancellation_floor, check_close_floored};
 use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Shape, Tensor};
 use std::io::Write;
 use std::sync::Once;
@@ -145,7 +146,7 @@ fn uniform(shape: Shape, rng: &mut SplitMix64, lo: f32, hi: f32) -> Tensor {
 }
 
 /// `max(v, 0)` of every element (the oracle's ReLU: rounding to f32 commutes with it).
-pub(crate) fn relu(t: &Tensor) -> Tensor {
+fn relu(t: &Tensor) -> Tensor {
     let data = t.data().iter().map(|&v| v.max(0.0)).collect();
     Tensor::new(t.shape(), data).expect("same shape")
 }
@@ -176,6 +177,42 @@ pub(crate) fn same_bits(a: &Tensor, b: &Tensor, context: &str) -> Result<(), Str
     }
 }
 
+/// The oracle's result for one layer and the denominator floor its comparison uses
+/// (`Σ|terms|/√K`, see `reparam_tensor::tolerance`: results that are small only through
+/// cancellation are measured against what their terms allow).
+pub(crate) struct Oracle {
+    /// `reference::conv2d`.
+    pub value: Tensor,
+    /// `tolerance::cancellation_floor(reference::conv2d_magnitude(..), K)`.
+    pub floor: Tensor,
+}
+
+impl Oracle {
+    /// The oracle of `spec` with `epilogue` on `x`.
+    pub fn new(
+        x: &Tensor,
+        spec: &ConvSpec,
+        w: &Tensor,
+        epilogue: &Epilogue,
+    ) -> Result<Self, TensorError> {
+        Ok(Self {
+            value: conv2d(x, spec, w, epilogue)?,
+            floor: cancellation_floor(
+                &conv2d_magnitude(x, spec, w, epilogue)?,
+                spec.reduction_len(),
+            ),
+        })
+    }
+
+    /// The same oracle followed by ReLU (the floor is unchanged: ReLU only shrinks errors).
+    pub fn relu(&self) -> Self {
+        Self {
+            value: relu(&self.value),
+            floor: self.floor.clone(),
+        }
+    }
+}
+
 /// Runs one plan every way the API offers and checks each against `expected`:
 /// - `run` into an output poisoned with NaN, compared with the oracle within `tol`;
 /// - `run_with_scratch` with exactly `scratch_len` floats poisoned with NaN (a kernel reading
@@ -187,14 +224,15 @@ pub(crate) fn same_bits(a: &Tensor, b: &Tensor, context: &str) -> Result<(), Str
 pub(crate) fn check_plan(
     plan: &Conv2dPlan,
     x: &Tensor,
-    expected: &Tensor,
+    oracle: &Oracle,
     tol: &Tolerance,
     context: &str,
 ) -> Result<(), String> {
+    let expected = &oracle.value;
     let err = |what: &str, e: WinogradError| format!("{context}: {what} failed: {e}");
     let mut out = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
     plan.run(x, &mut out).map_err(|e| err("run", e))?;
-    check_close(&out, expected, tol, context)?;
+    check_close_floored(&out, expected, &oracle.floor, tol, context)?;
 
     let len = plan
         .scratch_len(x.shape())
@@ -273,9 +311,9 @@ pub(crate) fn try_check(
         bias: bias.clone(),
         relu: false,
     };
-    let expected = conv2d(&data.x, &spec, &data.w, &linear)
+    let expected = Oracle::new(&data.x, &spec, &data.w, &linear)
         .map_err(|e| format!("case `{name}`: oracle failed: {e}"))?;
-    let expected_relu = relu(&expected);
+    let expected_relu = expected.relu();
     for isa in tested_isas() {
         for &algorithm in algorithms {
             for relu in [false, true] {
