@@ -8,7 +8,7 @@ use crate::error::GpuError;
 use crate::op::{Dispatch, GpuOp};
 use crate::shader::{Shader, Specialization};
 use crate::tensor::{GpuTensor, channel_stride, storage_buffer, uniform_buffer};
-use crate::window::{Window, chunks, items_per_chunk};
+use crate::window::split;
 use bytemuck::{Pod, Zeroable};
 use reparam_tensor::reference::BatchNorm;
 use reparam_tensor::{Tensor, TensorError};
@@ -110,17 +110,10 @@ impl AffinePlan {
         y.expect_shape("output", shape)?;
         let cs = x.channel_stride();
         let pixels = n * h * w;
-        let per_chunk = items_per_chunk(
-            pixels,
-            &[("tensor", cs as u64 * 4)],
-            ctx.max_binding_bytes(),
-            ctx.storage_alignment(),
-        )?;
-        let align = ctx.storage_alignment();
         let mut dispatches = Vec::new();
-        for (p0, p1) in chunks(pixels, per_chunk) {
-            let (first, len) = ((p0 * cs) as u64, ((p1 - p0) * cs) as u64);
-            let win = Window::new(first, len, align);
+        for chunk in split(ctx, pixels, &[("tensor", cs as u64)])? {
+            let len = (chunk.len * cs) as u64;
+            let win = chunk.window(cs as u64);
             let params = AffineParams {
                 total: len as u32,
                 cs: cs as u32,
@@ -174,18 +167,11 @@ pub fn global_avg_pool(ctx: &GpuContext, x: &GpuTensor, y: &GpuTensor) -> Result
     y.expect_shape("output", [n, c, 1, 1])?;
     let cs = x.channel_stride();
     let img = (h * w * cs) as u64;
-    let per_chunk = items_per_chunk(
-        n,
-        &[("input", img * 4)],
-        ctx.max_binding_bytes(),
-        ctx.storage_alignment(),
-    )?;
-    let align = ctx.storage_alignment();
     let mut dispatches = Vec::new();
-    for (n0, n1) in chunks(n, per_chunk) {
-        let images = (n1 - n0) as u64;
-        let x_win = Window::new(n0 as u64 * img, images * img, align);
-        let y_win = Window::new((n0 * cs) as u64, images * cs as u64, align);
+    for chunk in split(ctx, n, &[("input", img)])? {
+        let images = chunk.len as u64;
+        let x_win = chunk.window(img);
+        let y_win = chunk.window(cs as u64);
         let total = images * cs as u64;
         let params = PoolParams {
             batch: images as u32,
@@ -371,17 +357,10 @@ pub fn scale_channels(
     y.expect_shape("output", x.shape())?;
     let cs = x.channel_stride();
     let img = (h * w * cs) as u64;
-    let per_chunk = items_per_chunk(
-        n,
-        &[("input", img * 4), ("scale", cs as u64 * 4)],
-        ctx.max_binding_bytes(),
-        ctx.storage_alignment(),
-    )?;
-    let align = ctx.storage_alignment();
     let mut dispatches = Vec::new();
-    for (n0, n1) in chunks(n, per_chunk) {
-        let images = (n1 - n0) as u64;
-        let win = Window::new(n0 as u64 * img, images * img, align);
+    for chunk in split(ctx, n, &[("input", img), ("scale", cs as u64)])? {
+        let images = chunk.len as u64;
+        let win = chunk.window(img);
         let total = images * img;
         let params = ScaleParams {
             total: total as u32,
@@ -390,7 +369,7 @@ pub fn scale_channels(
             c: c as u32,
             x_base: win.base,
             y_base: win.base,
-            n0: n0 as u32,
+            n0: chunk.first as u32,
             pad0: 0,
         };
         let uniform = uniform_buffer(ctx, &params);

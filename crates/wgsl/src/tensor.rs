@@ -9,7 +9,7 @@ use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::op::{Dispatch, GpuOp};
 use crate::shader::{Shader, Specialization};
-use crate::window::{Window, chunks, items_per_chunk};
+use crate::window::split;
 use bytemuck::{Pod, Zeroable};
 use reparam_tensor::{Shape, Tensor, TensorError};
 use wgpu::util::DeviceExt;
@@ -181,22 +181,16 @@ fn convert(
     let [n, c, h, w] = shape;
     let cs = channel_stride(c);
     let (nchw_img, gpu_img) = ((c * h * w) as u64, (cs * h * w) as u64);
-    let per_chunk = items_per_chunk(
-        n,
-        &[("nchw tensor", nchw_img * 4), ("gpu tensor", gpu_img * 4)],
-        ctx.max_binding_bytes(),
-        ctx.storage_alignment(),
-    )?;
     let (shader, src_img, dst_img) = match direction {
         Direction::ToGpu => (Shader::NchwToNhwc, nchw_img, gpu_img),
         Direction::ToHost => (Shader::NhwcToNchw, gpu_img, nchw_img),
     };
-    let align = ctx.storage_alignment();
     let mut dispatches = Vec::new();
-    for (n0, n1) in chunks(n, per_chunk) {
-        let images = (n1 - n0) as u64;
-        let src_win = Window::new(n0 as u64 * src_img, images * src_img, align);
-        let dst_win = Window::new(n0 as u64 * dst_img, images * dst_img, align);
+    let operands = [("nchw tensor", nchw_img), ("gpu tensor", gpu_img)];
+    for chunk in split(ctx, n, &operands)? {
+        let images = chunk.len as u64;
+        let src_win = chunk.window(src_img);
+        let dst_win = chunk.window(dst_img);
         let total = images * dst_img;
         let params = LayoutParams {
             batch: images as u32,

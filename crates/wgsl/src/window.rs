@@ -6,6 +6,7 @@
 //! rounded down to `min_storage_buffer_offset_alignment`; the shader adds `base` (in elements)
 //! to its indices to reach the first element of the range.
 
+use crate::context::GpuContext;
 use crate::error::GpuError;
 use std::num::NonZeroU64;
 
@@ -44,11 +45,52 @@ impl Window {
     }
 }
 
+/// A run of whole items (images, or pixels) bound and dispatched together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// Index of the first item.
+    pub first: usize,
+    /// Items in the chunk.
+    pub len: usize,
+    alignment: u64,
+}
+
+impl Chunk {
+    /// The window of an operand that holds `per_item` floats per item.
+    pub fn window(&self, per_item: u64) -> Window {
+        Window::new(
+            self.first as u64 * per_item,
+            self.len as u64 * per_item,
+            self.alignment,
+        )
+    }
+}
+
+/// Splits `total` items into chunks such that, for every operand `(name, floats per item)`,
+/// the chunk's window fits one storage binding of `ctx`; fails naming the first operand whose
+/// single item does not fit.
+pub(crate) fn split(
+    ctx: &GpuContext,
+    total: usize,
+    operands: &[(&'static str, u64)],
+) -> Result<Vec<Chunk>, GpuError> {
+    let bytes: Vec<(&'static str, u64)> = operands.iter().map(|&(n, f)| (n, f * 4)).collect();
+    let alignment = ctx.storage_alignment();
+    let per_chunk = items_per_chunk(total, &bytes, ctx.max_binding_bytes(), alignment)?;
+    Ok(chunks(total, per_chunk)
+        .map(|(first, end)| Chunk {
+            first,
+            len: end - first,
+            alignment,
+        })
+        .collect())
+}
+
 /// How many items (images, pixels) one chunk may hold so that, for every operand, a window of
 /// `items × bytes_per_item` bytes plus the alignment slack fits in `max_binding`.
 /// `operands` are `(name, bytes per item)`; fails naming the first operand whose single item
 /// does not fit.
-pub(crate) fn items_per_chunk(
+fn items_per_chunk(
     total_items: usize,
     operands: &[(&'static str, u64)],
     max_binding: u64,
@@ -72,7 +114,7 @@ pub(crate) fn items_per_chunk(
 }
 
 /// `[start, end)` ranges of at most `chunk` items covering `0..total`.
-pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = (usize, usize)> {
+fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = (usize, usize)> {
     let chunk = chunk.max(1);
     (0..total.div_ceil(chunk)).map(move |i| (i * chunk, ((i + 1) * chunk).min(total)))
 }

@@ -17,7 +17,7 @@ use crate::error::GpuError;
 use crate::op::{Dispatch, GpuOp};
 use crate::shader::{Shader, Specialization};
 use crate::tensor::{GpuTensor, scratch_buffer, storage_buffer, uniform_buffer};
-use crate::window::{Window, chunks, items_per_chunk};
+use crate::window::split;
 use bytemuck::{Pod, Zeroable};
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::{ConvSpec, Epilogue, Shape, Tensor, TensorError};
@@ -390,12 +390,7 @@ impl GpuConv2dPlan {
         let [_, cout, oh, ow] = output.shape();
         let (in_cs, out_cs) = (input.channel_stride(), output.channel_stride());
         let (in_img, out_img) = ((h * w * in_cs) as u64, (oh * ow * out_cs) as u64);
-        let per_chunk = items_per_chunk(
-            n,
-            &[("input", in_img * 4), ("output", out_img * 4)],
-            ctx.max_binding_bytes(),
-            ctx.storage_alignment(),
-        )?;
+        let chunks = split(ctx, n, &[("input", in_img), ("output", out_img)])?;
         let shader = match self.kernel {
             GpuKernel::Naive => Shader::ConvNaive,
             GpuKernel::Direct => Shader::ConvDirect,
@@ -409,12 +404,11 @@ impl GpuConv2dPlan {
         };
         let spec = Specialization::none().with("KSIZE", s.kernel as u32);
         let cp = pack::cog_pad(s);
-        let align = ctx.storage_alignment();
         let mut dispatches = Vec::new();
-        for (n0, n1) in chunks(n, per_chunk) {
-            let images = n1 - n0;
-            let in_win = Window::new(n0 as u64 * in_img, images as u64 * in_img, align);
-            let out_win = Window::new(n0 as u64 * out_img, images as u64 * out_img, align);
+        for chunk in chunks {
+            let images = chunk.len;
+            let in_win = chunk.window(in_img);
+            let out_win = chunk.window(out_img);
             let (m_tiles, n_tiles, total, workgroups) = match self.kernel {
                 GpuKernel::Naive => {
                     let total = (images * oh * ow * out_cs) as u64;
@@ -488,27 +482,27 @@ impl GpuConv2dPlan {
             (16 * tiles_img * cin) as u64,
             (16 * tiles_img * cout) as u64,
         );
-        let per_chunk = items_per_chunk(
+        let chunks = split(
+            ctx,
             n,
             &[
-                ("input", in_img * 4),
-                ("output", out_img * 4),
-                ("winograd input scratch", v_img * 4),
-                ("winograd product scratch", m_img * 4),
+                ("input", in_img),
+                ("output", out_img),
+                ("winograd input scratch", v_img),
+                ("winograd product scratch", m_img),
             ],
-            ctx.max_binding_bytes(),
-            ctx.storage_alignment(),
         )?;
-        let v = scratch_buffer(ctx, "winograd V", per_chunk as u64 * v_img * 4);
-        let m = scratch_buffer(ctx, "winograd M", per_chunk as u64 * m_img * 4);
+        // Scratch for the largest chunk (the first), reused by every chunk in turn.
+        let largest = chunks.first().map_or(0, |c| c.len) as u64;
+        let v = scratch_buffer(ctx, "winograd V", largest * v_img * 4);
+        let m = scratch_buffer(ctx, "winograd M", largest * m_img * 4);
         let cp = pack::cog_pad(s);
-        let align = ctx.storage_alignment();
         let none = Specialization::none();
         let mut dispatches = Vec::new();
-        for (n0, n1) in chunks(n, per_chunk) {
-            let images = n1 - n0;
-            let in_win = Window::new(n0 as u64 * in_img, images as u64 * in_img, align);
-            let out_win = Window::new(n0 as u64 * out_img, images as u64 * out_img, align);
+        for chunk in chunks {
+            let images = chunk.len;
+            let in_win = chunk.window(in_img);
+            let out_win = chunk.window(out_img);
             let tiles = images * tiles_img;
             let (m_tiles, n_tiles) = (tiles.div_ceil(GEMM_TILE), cp.div_ceil(GEMM_TILE));
             let base = WinoParams {

@@ -2,6 +2,8 @@
 //! whole-network submission, timing and autotuning.
 
 use super::{gpu, random, run_plan};
+use crate::ops::global_avg_pool;
+use crate::{AffinePlan, GpuOp, SqueezeExcitePlan};
 use crate::{
     GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuError, GpuKernel, GpuTensor,
 };
@@ -113,6 +115,62 @@ fn tensors_above_the_binding_limit_are_split() {
         ),
         "{err}"
     );
+}
+
+/// The non-conv ops split the same way: batch norm with a residual add and ReLU (chunks of
+/// pixels), pooling and squeeze-excitation (chunks of images) under a 16 KiB binding limit give
+/// bitwise the results of an unlimited context.
+#[test]
+fn ops_above_the_binding_limit_are_split() {
+    let Some(ctx) = gpu() else { return };
+    let options = GpuContextOptions {
+        max_binding_bytes: Some(16 * 1024),
+        ..GpuContextOptions::from_env()
+    };
+    let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
+    // One image: 12 channels at 9x10 = 4320 B; 6 images = 26 KiB > 16 KiB.
+    let shape = [6, 12, 9, 10];
+    let (a, b) = (random(shape, 40), random(shape, 41));
+    let (wd, bd) = (random([3, 12, 1, 1], 42), vec![0.1; 3]);
+    let (wu, bu) = (random([12, 3, 1, 1], 43), vec![-0.1; 12]);
+    let scale: Vec<f32> = (0..12).map(|i| 0.5 + i as f32 * 0.1).collect();
+    let shift: Vec<f32> = (0..12).map(|i| i as f32 * 0.01 - 0.05).collect();
+    let run = |ctx: &GpuContext| {
+        let (ga, gb) = (
+            GpuTensor::upload(ctx, &a).unwrap(),
+            GpuTensor::upload(ctx, &b).unwrap(),
+        );
+        let affine = GpuTensor::zeros(ctx, shape).unwrap();
+        let pooled = GpuTensor::zeros(ctx, [6, 12, 1, 1]).unwrap();
+        let se = GpuTensor::zeros(ctx, shape).unwrap();
+        let ops = [
+            AffinePlan::new(ctx, &scale, &shift, true)
+                .unwrap()
+                .bind(ctx, &ga, Some(&gb), &affine)
+                .unwrap(),
+            global_avg_pool(ctx, &affine, &pooled).unwrap(),
+            SqueezeExcitePlan::new(ctx, (&wd, &bd), (&wu, &bu))
+                .unwrap()
+                .bind(ctx, &affine, &se)
+                .unwrap(),
+        ];
+        let dispatches: usize = ops.iter().map(GpuOp::dispatch_count).sum();
+        ctx.run(&ops.iter().collect::<Vec<_>>()).unwrap();
+        let out = [&affine, &pooled, &se].map(|t| t.download(ctx).unwrap());
+        (out, dispatches)
+    };
+    let (split, split_dispatches) = run(&small);
+    let (whole, whole_dispatches) = run(ctx);
+    assert!(
+        split_dispatches > whole_dispatches,
+        "expected chunked dispatches: {split_dispatches} vs {whole_dispatches}"
+    );
+    for (name, (s, w)) in ["affine+add+relu", "pool", "squeeze-excite"]
+        .iter()
+        .zip(split.iter().zip(&whole))
+    {
+        assert_eq!(s, w, "{name}");
+    }
 }
 
 /// Three layers encoded into one submission give the same result as the oracle chain, and the
