@@ -15,7 +15,7 @@ pub const F43_MIN_SIDE: usize = 12;
 /// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
 /// per group (below that the transforms dominate); then F(4,3) when the smaller output side is at
 /// least [`F43_MIN_SIDE`], else F(2,3) (a 4x4 tile on a 7x7 image pads it to 8x8 and wastes
-/// 31 % of the work; F(6,3) never won: its 8x8 tiles pad 14 → 18 and 28 → 30, and its
+/// 31 % of the work; F(6,3) did not win in this table: its 8x8 tiles pad 14 → 18 and 28 → 30, and its
 /// transforms cost more).
 ///
 /// Measured 2026-11-28 on the development machine (KVM guest, Intel Xeon family 6 model 207
@@ -31,6 +31,13 @@ pub const F43_MIN_SIDE: usize = 12;
 /// | B0 64→64 @28 (112 input) | 0.65 | 0.59 | **0.40** | 0.43 |
 /// | B0 128→128 @14 (112 input) | 0.90 | 0.48 | **0.34** | 0.66 |
 /// | B0 256→256 @7 (112 input) | 0.96 | **0.57** | 0.74 | 1.57 |
+///
+/// Re-measured later the same day, after the staging change, as the minimum of 60 interleaved
+/// `run_blocked` calls per algorithm in one process (a scratch program, 1 and 2 threads): F(6,3)
+/// was 5–9 % ahead of F(4,3) at A0 48→48 @56 (1T 0.553 vs 0.607 ms, 2T 0.350 vs 0.370) and
+/// behind at 96→96 @28 (1T 0.457 vs 0.437 ms); F(2,3) was ahead at B0 256→256 @14 on 1 thread only (1.258 vs 1.356 ms; 2T
+/// 1.020 vs 0.835). The table is kept: those margins are within this VM's run-to-run noise, and
+/// F(6,3)'s error is ~4x F(4,3)'s (`src/tests/accuracy.rs`).
 ///
 /// Re-measure and update this table when the kernels change.
 pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
