@@ -72,29 +72,10 @@ impl<'c> Gpu<'c> {
         self.structure.borrow_mut().clear();
     }
 
-    /// The context.
-    pub fn context(&self) -> &GpuContext {
-        self.ctx
-    }
-
     /// The labels of the ops of the last submitted graph and its timings (device time per op
     /// where the adapter has timestamps).
     pub fn last_run(&self) -> Option<(Vec<String>, GpuTimings)> {
         self.last.borrow().clone()
-    }
-
-    /// The conv kernel each conv node uses, in node order (after a first run).
-    pub fn conv_kernels(&self) -> Vec<(NodeId, reparam_wgsl::GpuKernel)> {
-        let plans = self.plans.borrow();
-        let mut kernels: Vec<_> = plans
-            .iter()
-            .filter_map(|(id, p)| match p {
-                NodePlan::Conv(c) => Some((*id, c.kernel())),
-                _ => None,
-            })
-            .collect();
-        kernels.sort_by_key(|(id, _)| *id);
-        kernels
     }
 
     /// Submits every recorded op in one command buffer.
