@@ -326,7 +326,7 @@ impl GpuConv2dPlan {
     }
 
     /// Bytes of packed weights on the device.
-    pub fn weight_bytes(&self) -> u64 {
+    pub fn packed_weight_bytes(&self) -> u64 {
         self.weights.size()
     }
 

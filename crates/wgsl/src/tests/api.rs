@@ -248,6 +248,13 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
         .unwrap()
         .1;
     assert_eq!(chosen, best);
+    // 16 -> 16 channels: 9 taps (direct, GEMM) or 16 transform positions (Winograd) of 16x16.
+    let positions = if plan.kernel() == GpuKernel::WinogradF23 {
+        16
+    } else {
+        9
+    };
+    assert_eq!(plan.packed_weight_bytes(), positions * 16 * 16 * 4);
     let input = random([1, 16, 12, 12], 7);
     let expected = reference::conv2d(&input, &spec, &weight, &epilogue).unwrap();
     let tol = Tolerance::for_reduction(spec.reduction_len(), plan.kernel().error_factor());
