@@ -158,6 +158,72 @@ impl Tile for F63 {
     }
 }
 
+/// `[e(0), e(1), …, e(7)]` with `j` bound to each index in `e`, spelled out.
+///
+/// The 2-D transforms hold their intermediate as eight columns built this way: a
+/// zero-initialised `[[V; 8]; 8]` filled in a loop becomes a 4 KiB `memset` call per tile (LLVM
+/// recognises the zeroing loop before it unrolls the rest), and closures (`std::array::from_fn`
+/// or a local `|j| …`) are not always inlined into the `#[target_feature]` entry point, and
+/// outside it every SIMD intrinsic becomes a call.
+macro_rules! eight_columns {
+    ($j:ident => $e:expr) => {
+        [
+            {
+                let $j = 0;
+                $e
+            },
+            {
+                let $j = 1;
+                $e
+            },
+            {
+                let $j = 2;
+                $e
+            },
+            {
+                let $j = 3;
+                $e
+            },
+            {
+                let $j = 4;
+                $e
+            },
+            {
+                let $j = 5;
+                $e
+            },
+            {
+                let $j = 6;
+                $e
+            },
+            {
+                let $j = 7;
+                $e
+            },
+        ]
+    };
+}
+use eight_columns;
+
+/// `len` vectors from `src[base + k·step]` (k < len), the rest of the 8 zero.
+#[inline(always)]
+fn load_column<S: Simd>(s: S, len: usize, src: &[f32], base: usize, step: usize) -> [S::V; 8] {
+    let mut col = [s.zero(); 8];
+    for (k, c) in col.iter_mut().enumerate().take(len) {
+        *c = s.load(&src[base + k * step..]);
+    }
+    col
+}
+
+/// Row `i` of eight columns: `[cols[0][i], …, cols[7][i]]`.
+#[inline(always)]
+fn transposed_row<V: Copy>(cols: &[[V; 8]; 8], i: usize) -> [V; 8] {
+    [
+        cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i], cols[6][i],
+        cols[7][i],
+    ]
+}
+
 /// What [`input_transform`] reads for one tile block.
 pub(crate) struct InputJob<'a> {
     /// Staged image `[C_in/L][hp][wp][L]`; tile `(ty, tx)` reads rows `ty·m ..ty·m+α` and columns
@@ -214,22 +280,14 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
         let (y0, x0) = ((tile / job.tiles_x) * T::M, (tile % job.tiles_x) * T::M);
         for cb in 0..job.channel_blocks {
             let src = &job.input[cb * plane..][..plane];
-            // Columns first: tmp[·][j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·tmp[i][·].
-            let mut tmp = [[s.zero(); 8]; 8];
-            for j in 0..a {
-                let col: [S::V; 8] = std::array::from_fn(|k| {
-                    if k < a {
-                        s.load(&src[((y0 + k) * job.wp + x0 + j) * l..])
-                    } else {
-                        s.zero()
-                    }
-                });
-                for (i, value) in T::bt(s, col).into_iter().enumerate().take(a) {
-                    tmp[i][j] = value;
-                }
-            }
-            for (i, row) in tmp.iter().enumerate().take(a) {
-                for (j, value) in T::bt(s, *row).into_iter().enumerate().take(a) {
+            // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
+            let cols = eight_columns!(j => {
+                let len = if j < a { a } else { 0 };
+                T::bt(s, load_column(s, len, src, ((y0 * job.wp) + x0 + j) * l, job.wp * l))
+            });
+            for i in 0..a {
+                let row = T::bt(s, transposed_row(&cols, i));
+                for (j, value) in row.into_iter().enumerate().take(a) {
                     s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], value);
                 }
             }
@@ -384,22 +442,13 @@ fn output_transform_tile<S: Simd, T: Tile>(
 ) {
     let l = S::LANES;
     let a = T::A;
-    // Columns first: tmp[·][j] = Aᵀ·M[·][j] (m × α); then rows: Y[i][·] = Aᵀ·tmp[i][·].
-    let mut tmp = [[s.zero(); 8]; 8];
-    for j in 0..a {
-        let col: [S::V; 8] = std::array::from_fn(|k| {
-            if k < a {
-                s.load(&m[(k * a + j) * stride..])
-            } else {
-                s.zero()
-            }
-        });
-        for (i, value) in T::at(s, col).into_iter().enumerate().take(T::M) {
-            tmp[i][j] = value;
-        }
-    }
-    for (i, row) in tmp.iter().enumerate().take(T::M.min(out_h - y0)) {
-        let y_row = T::at(s, *row);
+    // Columns first: cols[j] = Aᵀ·M[·][j]; then rows: Y[i][·] = Aᵀ·(cols[·][i]).
+    let cols = eight_columns!(j => {
+        let len = if j < a { a } else { 0 };
+        T::at(s, load_column(s, len, m, j * stride, a * stride))
+    });
+    for i in 0..T::M.min(out_h - y0) {
+        let y_row = T::at(s, transposed_row(&cols, i));
         for (j, &value) in y_row.iter().enumerate().take(T::M.min(out_w - x0)) {
             let val = epilogue(s, value, bias, relu);
             s.store(&mut dst[((y0 + i) * out_w + x0 + j) * l..], val);
