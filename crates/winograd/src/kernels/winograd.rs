@@ -203,7 +203,6 @@ macro_rules! eight_columns {
         ]
     };
 }
-use eight_columns;
 
 /// `len` vectors from `src[base + k·step]` (k < len), the rest of the 8 zero.
 #[inline(always)]
