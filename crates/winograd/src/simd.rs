@@ -29,4 +29,11 @@ pub(crate) trait Simd: Copy + Send + Sync {
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Lane-wise maximum (used for ReLU with `zero`).
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// A hint to bring the cache line holding `src[index]` into the L2 cache; no effect on
+    /// results. `index` may lie past the end of `src` (a prefetch never faults, nothing is
+    /// read). The default does nothing.
+    #[inline(always)]
+    fn prefetch_l2(self, src: &[f32], index: usize) {
+        let _ = (src, index);
+    }
 }

@@ -294,6 +294,9 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     }
 }
 
+/// f32 values per 64-byte cache line.
+const LINE_FLOATS: usize = 16;
+
 /// Register blocks per super-block of the GEMM loop (see [`gemm_output`]).
 pub(crate) const SUPER_BLOCK: usize = 8;
 
@@ -375,14 +378,24 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
     for (sb, vsuper) in v.chunks(SUPER_BLOCK * block_len).enumerate() {
         for b in 0..a2 {
             let ub = &u[b * k_len * rl..][..k_len * rl];
+            // The next position's panel, prefetched into L2 one cache line per reduction step
+            // while this panel computes: at batch 1 a panel is used by few tiles, and fetched
+            // on demand it arrives in a burst the first register block waits for.
+            let next = u.get((b + 1) * k_len * rl..).unwrap_or_default();
+            let next_lines = next.len().min(k_len * rl).div_ceil(LINE_FLOATS);
             for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
                 let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
                 // One row of the group's input range per tile: every row has exactly `k_len`
                 // elements, so indexing by `k < k_len` needs no bounds check in the loop.
                 let rows: [&[f32]; NT] =
                     std::array::from_fn(|t| &vb[t * cin_pad + k_start..][..k_len]);
+                let first_line = tb * k_len;
+                let prefetch_steps = next_lines.saturating_sub(first_line).min(k_len);
                 let mut acc = [[s.zero(); R]; NT];
                 for k in 0..k_len {
+                    if k < prefetch_steps {
+                        s.prefetch_l2(next, (first_line + k) * LINE_FLOATS);
+                    }
                     let wk = &ub[k * rl..][..rl];
                     let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
                     for (acc_t, row) in acc.iter_mut().zip(&rows) {

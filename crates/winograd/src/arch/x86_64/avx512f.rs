@@ -72,6 +72,14 @@ impl Simd for Avx512f {
         // SAFETY: the token proves AVX-512F.
         unsafe { _mm512_max_ps(a, b) }
     }
+    #[inline(always)]
+    fn prefetch_l2(self, src: &[f32], index: usize) {
+        // `wrapping_add` computes the address without asserting it is in bounds; the prefetch
+        // instruction reads nothing and never faults, whatever the address.
+        let p = src.as_ptr().wrapping_add(index).cast::<i8>();
+        // SAFETY: the token proves AVX-512F (which implies SSE); `prefetcht1` has no memory effect.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(p) }
+    }
 }
 
 crate::arch::isa_kernels!(Avx512f, feature = "avx512f", main = (8, 2), alt = (8, 3));
