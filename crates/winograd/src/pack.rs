@@ -43,6 +43,16 @@ impl Packed {
         &self.weights[g.offset..][..g.len]
     }
 
+    /// Group `j + 1`'s weights, or nothing after the last group (what a kernel prefetches
+    /// while it computes group `j`).
+    pub fn next_group_weights(&self, j: usize) -> &[f32] {
+        if j + 1 < self.groups.len() {
+            self.group_weights(j + 1)
+        } else {
+            &[]
+        }
+    }
+
     /// Group `j`'s bias.
     pub fn group_bias(&self, j: usize) -> &[f32] {
         &self.bias[j * self.group_width..][..self.group_width]

@@ -535,6 +535,7 @@ impl Conv2dPlan {
                         self.spec.kernel,
                         DirectJob {
                             w: self.packed.group_weights(j),
+                            next_w: self.packed.next_group_weights(j),
                             c_start: g.k_start,
                             c_len: g.k_len,
                             input: staged,

@@ -12,13 +12,17 @@
 //! pixels are stored. The same body serves the 3-channel first layer (`K·K·3 = 27` reductions)
 //! and 1x1 convolutions (`K = 1`).
 
-use super::{Band, epilogue};
+use super::{Band, LINE_FLOATS, epilogue};
 use crate::simd::Simd;
 
 /// One output-channel group's share of a direct convolution of one image.
 pub(crate) struct DirectJob<'a> {
     /// The group's packed weights `[u][v][c][R·L]` for its `c_len` input channels.
     pub w: &'a [f32],
+    /// The next group's weights (empty for the last): prefetched into L2 while this group
+    /// computes, so a layer whose weights come from L3 (192→1280: 8.8 MB) does not wait for
+    /// each group's first pixel block to fetch them on demand.
+    pub next_w: &'a [f32],
     /// First input channel the group reads.
     pub c_start: usize,
     /// Input channels the group reads.
@@ -76,6 +80,7 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
     let rl = R * l;
     let DirectJob {
         w,
+        next_w: _,
         c_start,
         c_len,
         input,
@@ -170,6 +175,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
     let rl = R * l;
     let DirectJob {
         w,
+        next_w,
         c_start,
         c_len,
         input,
@@ -189,10 +195,18 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
     let plane_in = hp * wp * l;
     let (first_block, last_block) = (c_start / l, (c_start + c_len - 1) / l);
     let row0 = out.row0;
+    // Pixel block `pb` prefetches lines `pb·K²·c_len ..` of the next group's weights, one per
+    // reduction step, until all are requested.
+    let steps = K * K * c_len;
+    let next_lines = next_w.len().div_ceil(LINE_FLOATS);
+    let mut pb = 0;
     for y in row0..row0 + out.rows {
         let mut x0 = 0;
         while x0 < out_w {
             let mut acc = [[s.zero(); R]; NT];
+            let first_line = pb * steps;
+            let prefetch_steps = next_lines.saturating_sub(first_line).min(steps);
+            pb += 1;
             for u in 0..K {
                 for v in 0..K {
                     let tap = u * K + v;
@@ -208,7 +222,11 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
                         let pixels: [&[f32]; NT] =
                             std::array::from_fn(|t| &input[block_base + t * col_stride..][..l]);
                         let w_block = &w_tap[(cb * l + lo - c_start) * rl..][..(hi - lo) * rl];
-                        for (lane, wk) in (lo..hi).zip(w_block.chunks_exact(rl)) {
+                        let step0 = tap * c_len + cb * l + lo - c_start;
+                        for (i, (lane, wk)) in (lo..hi).zip(w_block.chunks_exact(rl)).enumerate() {
+                            if step0 + i < prefetch_steps {
+                                s.prefetch_l2(next_w, (first_line + step0 + i) * LINE_FLOATS);
+                            }
                             let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
                             for (acc_t, px) in acc.iter_mut().zip(&pixels) {
                                 let x = s.splat(px[lane]);

@@ -17,6 +17,9 @@ use crate::simd::Simd;
 pub(crate) use direct::DirectJob;
 pub(crate) use winograd::{GemmJob, InputJob};
 
+/// f32 values per 64-byte cache line (the unit of the kernels' software prefetches).
+pub(crate) const LINE_FLOATS: usize = 16;
+
 /// `relu?(v + bias)`.
 #[inline(always)]
 pub(crate) fn epilogue<S: Simd>(s: S, v: S::V, bias: S::V, relu: bool) -> S::V {

@@ -9,7 +9,7 @@
 //!    `R·L` output channels in lanes and each `V` value broadcast; then for each tile
 //!    `Y = Aᵀ·M·A`, plus bias, ReLU, stored into the NCHWc output (clipped at the borders).
 
-use super::{Band, epilogue};
+use super::{Band, LINE_FLOATS, epilogue};
 use crate::simd::Simd;
 use crate::transforms::Variant;
 
@@ -293,9 +293,6 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
         }
     }
 }
-
-/// f32 values per 64-byte cache line.
-const LINE_FLOATS: usize = 16;
 
 /// Register blocks per super-block of the GEMM loop (see [`gemm_output`]).
 pub(crate) const SUPER_BLOCK: usize = 8;
