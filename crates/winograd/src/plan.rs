@@ -123,6 +123,22 @@ pub struct Conv2dPlan {
     scratch: Mutex<Vec<f32>>,
 }
 
+/// The input of a run with a blocked output.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Nchw(&'a Tensor),
+    Blocked(&'a BlockedTensor),
+}
+
+impl Source<'_> {
+    fn shape(self) -> Shape {
+        match self {
+            Self::Nchw(t) => t.shape(),
+            Self::Blocked(t) => t.shape(),
+        }
+    }
+}
+
 /// Per-run geometry (depends on the input shape).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
@@ -445,18 +461,63 @@ impl Conv2dPlan {
         output: &mut BlockedTensor,
         scratch: &mut [f32],
     ) -> Result<(), WinogradError> {
-        let lanes = self.tiles.lanes;
-        for (operand, t) in [("input", input.block()), ("output", output.block())] {
-            if t != lanes {
-                return Err(WinogradError::BlockMismatch {
-                    operand,
-                    expected: lanes,
-                    actual: t,
-                });
-            }
+        self.check_block("input", input.block())?;
+        self.run_into_blocked(Source::Blocked(input), output, scratch)
+    }
+
+    /// Runs an NCHW input (e.g. the network's image) into an NCHWc output blocked by
+    /// [`Conv2dPlan::block`], using the plan's own scratch: the first layer of a chain. The
+    /// input is staged straight from NCHW (for an RGB image, 3 floats per pixel), never
+    /// widened to a channel block first.
+    pub fn run_nchw_to_blocked(
+        &self,
+        input: &Tensor,
+        output: &mut BlockedTensor,
+    ) -> Result<(), WinogradError> {
+        let needed = self.scratch_len(input.shape())?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0.0);
         }
-        let geo = self.geometry(input.shape())?;
-        let expected = self.output_shape(input.shape())?;
+        self.run_nchw_to_blocked_with_scratch(input, output, &mut scratch)
+    }
+
+    /// [`Conv2dPlan::run_nchw_to_blocked`] with caller-provided scratch. Never allocates.
+    pub fn run_nchw_to_blocked_with_scratch(
+        &self,
+        input: &Tensor,
+        output: &mut BlockedTensor,
+        scratch: &mut [f32],
+    ) -> Result<(), WinogradError> {
+        self.run_into_blocked(Source::Nchw(input), output, scratch)
+    }
+
+    /// A [`WinogradError::BlockMismatch`] unless `block` is the plan's lane count.
+    fn check_block(&self, operand: &'static str, block: usize) -> Result<(), WinogradError> {
+        let lanes = self.tiles.lanes;
+        if block == lanes {
+            Ok(())
+        } else {
+            Err(WinogradError::BlockMismatch {
+                operand,
+                expected: lanes,
+                actual: block,
+            })
+        }
+    }
+
+    /// The blocked-output runs: checks the output, then stages and convolves image by image.
+    fn run_into_blocked(
+        &self,
+        input: Source<'_>,
+        output: &mut BlockedTensor,
+        scratch: &mut [f32],
+    ) -> Result<(), WinogradError> {
+        self.check_block("output", output.block())?;
+        let lanes = self.tiles.lanes;
+        let shape = input.shape();
+        let geo = self.geometry(shape)?;
+        let expected = self.output_shape(shape)?;
         if output.shape() != expected {
             return Err(TensorError::ShapeMismatch {
                 operand: "output",
@@ -466,16 +527,28 @@ impl Conv2dPlan {
             .into());
         }
         let [staged, v, m, _] = self.split_scratch(&geo, scratch)?;
-        let [_, c, h, w] = input.shape();
-        let in_len = c.div_ceil(lanes) * h * w * lanes;
+        let [_, c, h, w] = shape;
         let out_len = geo.out_len(&self.spec, lanes);
         for i in 0..geo.n {
-            geo.staged.stage_blocked(
-                &input.data()[i * in_len..][..in_len],
-                lanes,
-                staged,
-                self.parallel(),
-            );
+            match input {
+                Source::Nchw(t) => {
+                    let in_len = c * h * w;
+                    geo.staged.stage_nchw(
+                        &t.data()[i * in_len..][..in_len],
+                        staged,
+                        self.parallel(),
+                    );
+                }
+                Source::Blocked(t) => {
+                    let in_len = c.div_ceil(lanes) * h * w * lanes;
+                    geo.staged.stage_blocked(
+                        &t.data()[i * in_len..][..in_len],
+                        lanes,
+                        staged,
+                        self.parallel(),
+                    );
+                }
+            }
             self.image(
                 &geo,
                 staged,

@@ -53,6 +53,24 @@ impl Staged {
     pub fn stage_nchw(&self, src: &[f32], dst: &mut [f32], parallel: bool) {
         match self.lanes {
             4 | 8 | 16 => with_lanes!(self.lanes, stage_nchw_l(self, src, dst, parallel)),
+            // Compact: interleave the channels' rows pixel by pixel.
+            3 => {
+                let (plane, w) = (self.h * self.w, self.w);
+                self.fill_rows(dst, parallel, &|_, y, interior| {
+                    let rows: [&[f32]; 3] =
+                        std::array::from_fn(|ch| &src[ch * plane + y * w..][..w]);
+                    // Constant-length pixels and rows of exactly `w`: no bounds checks (RGB).
+                    for (x, px) in interior
+                        .as_chunks_mut::<3>()
+                        .0
+                        .iter_mut()
+                        .enumerate()
+                        .take(w)
+                    {
+                        *px = [rows[0][x], rows[1][x], rows[2][x]];
+                    }
+                });
+            }
             _ => {
                 let (c, plane, w) = (self.channels, self.h * self.w, self.w);
                 self.fill_rows(dst, parallel, &|_, y, interior| {

@@ -80,6 +80,22 @@ fn scratch_of_exactly_scratch_len_works_and_one_less_is_refused() {
                 }),
                 "{ctx}: blocked"
             );
+
+            // NCHW in, NCHWc out: the same length rule.
+            ob.data_mut().fill(f32::NAN);
+            plan.run_nchw_to_blocked_with_scratch(&data.x, &mut ob, &mut scratch)
+                .unwrap_or_else(|e| panic!("{ctx}: exact NCHW-to-blocked scratch: {e}"));
+            assert_eq!(ob.to_nchw(), expected, "{ctx}: NCHW to blocked");
+            let r =
+                plan.run_nchw_to_blocked_with_scratch(&data.x, &mut ob, &mut scratch[..len - 1]);
+            assert_eq!(
+                r,
+                Err(WinogradError::ScratchTooSmall {
+                    needed: len,
+                    actual: len - 1
+                }),
+                "{ctx}: NCHW to blocked"
+            );
         }
     }
 }
@@ -154,7 +170,22 @@ fn blocked_tensors_with_the_wrong_block_are_refused() {
             Err(mismatch("input")),
             "{isa}"
         );
+        assert_eq!(
+            plan.run_nchw_to_blocked(&data.x, &mut bad_out),
+            Err(mismatch("output")),
+            "{isa}"
+        );
+        let mut short_out = BlockedTensor::zeros(
+            [out_shape[0], out_shape[1], out_shape[2] - 1, out_shape[3]],
+            lanes,
+        )
+        .unwrap();
+        assert!(
+            is_shape_mismatch(&plan.run_nchw_to_blocked(&data.x, &mut short_out), "output"),
+            "{isa}"
+        );
         assert!(plan.run_blocked(&good_in, &mut good_out).is_ok());
+        assert!(plan.run_nchw_to_blocked(&data.x, &mut good_out).is_ok());
     }
 }
 

@@ -262,6 +262,20 @@ pub(crate) fn check_plan(
         &out,
         &format!("{context}: run_blocked vs run"),
     )?;
+    let mut ob2 = BlockedTensor::zeros(expected.shape(), block).expect("block");
+    ob2.data_mut().fill(f32::NAN);
+    plan.run_nchw_to_blocked(x, &mut ob2)
+        .map_err(|e| err("run_nchw_to_blocked", e))?;
+    if ob2
+        .data()
+        .iter()
+        .map(|v| v.to_bits())
+        .ne(ob.data().iter().map(|v| v.to_bits()))
+    {
+        return Err(format!(
+            "{context}: run_nchw_to_blocked differs from run_blocked (padding lanes included)"
+        ));
+    }
     let [n, c, h, w] = expected.shape();
     if !c.is_multiple_of(block) {
         let blocks = c.div_ceil(block);
