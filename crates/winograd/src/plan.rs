@@ -650,6 +650,7 @@ impl Conv2dPlan {
                             wg.variant,
                             GemmJob {
                                 u: self.packed.group_weights(j),
+                                next_u: self.packed.next_group_weights(j),
                                 k_start: g.k_start,
                                 k_len: g.k_len,
                                 v,

@@ -301,6 +301,9 @@ pub(crate) const SUPER_BLOCK: usize = 8;
 pub(crate) struct GemmJob<'a> {
     /// The group's transformed weights `[α²][k_len][R·L]`.
     pub u: &'a [f32],
+    /// The next group's transformed weights (empty for the last): its first panel is
+    /// prefetched while the last position of this group computes.
+    pub next_u: &'a [f32],
     /// First input channel the group reads.
     pub k_start: usize,
     /// Input channels the group reads.
@@ -348,6 +351,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
     let rl = R * l;
     let GemmJob {
         u,
+        next_u,
         k_start,
         k_len,
         v,
@@ -378,7 +382,10 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
             // The next position's panel, prefetched into L2 one cache line per reduction step
             // while this panel computes: at batch 1 a panel is used by few tiles, and fetched
             // on demand it arrives in a burst the first register block waits for.
-            let next = u.get((b + 1) * k_len * rl..).unwrap_or_default();
+            let next = match u.get((b + 1) * k_len * rl..) {
+                Some(rest) if !rest.is_empty() => rest,
+                _ => next_u,
+            };
             let next_lines = next.len().min(k_len * rl).div_ceil(LINE_FLOATS);
             for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
                 let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
