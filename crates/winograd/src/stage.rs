@@ -118,8 +118,10 @@ impl Staged {
     }
 
     /// Zero-fills the halo of every staged channel block of `dst` and calls
-    /// `fill(block, y, interior row)` for each interior row (`w·L` floats), in parallel over
-    /// rows when `parallel`. Every element of the staged image is written once.
+    /// `fill(block, y, interior row)` for each interior row (`w·L` floats). With `parallel`, the
+    /// rows of all blocks form one parallel loop (one fork-join per staging, not one per
+    /// channel block: at 14x14 a layer with 256 channels would otherwise pay 16 of them).
+    /// Every element of the staged image is written once.
     fn fill_rows(
         &self,
         dst: &mut [f32],
@@ -127,31 +129,26 @@ impl Staged {
         fill: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
     ) {
         let l = self.lanes;
-        let (pad, w, wp) = (self.pad, self.w, self.wp);
-        let row = |cb: usize, y: usize, row: &mut [f32]| {
+        let (pad, h, w, hp, wp) = (self.pad, self.h, self.w, self.hp, self.wp);
+        // Staged row `yy` of block `cb`: zero above and below the image, else the left halo,
+        // the interior (source row yy − pad) and the right margin.
+        let row = |(i, row): (usize, &mut [f32])| {
+            let (cb, yy) = (i / hp, i % hp);
+            if yy < pad || yy >= pad + h {
+                row.fill(0.0);
+                return;
+            }
             let (left, rest) = row.split_at_mut(pad * l);
             left.fill(0.0);
             let (interior, right) = rest.split_at_mut(w * l);
             right.fill(0.0);
-            fill(cb, y, interior);
+            fill(cb, yy - pad, interior);
         };
-        for (cb, blk) in dst[..self.len()]
-            .chunks_exact_mut(self.hp * wp * l)
-            .enumerate()
-        {
-            let (top, rest) = blk.split_at_mut(pad * wp * l);
-            top.fill(0.0);
-            let (body, bottom) = rest.split_at_mut(self.h * wp * l);
-            bottom.fill(0.0);
-            if parallel {
-                body.par_chunks_exact_mut(wp * l)
-                    .enumerate()
-                    .for_each(|(y, r)| row(cb, y, r));
-            } else {
-                for (y, r) in body.chunks_exact_mut(wp * l).enumerate() {
-                    row(cb, y, r);
-                }
-            }
+        let rows = &mut dst[..self.len()];
+        if parallel {
+            rows.par_chunks_exact_mut(wp * l).enumerate().for_each(row);
+        } else {
+            rows.chunks_exact_mut(wp * l).enumerate().for_each(row);
         }
     }
 }
