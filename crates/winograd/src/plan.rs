@@ -150,6 +150,8 @@ struct Geometry {
     /// Row bands each output-channel group is split into, so that layers with fewer groups than
     /// threads still use every thread.
     bands: usize,
+    /// The register block: the plan's, or its narrow form where that pads less.
+    block: RegisterBlock,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -283,14 +285,30 @@ impl Conv2dPlan {
             return Err(TensorError::invalid("input", "batch N must be at least 1").into());
         }
         let lanes = self.tiles.lanes;
+        let threads = match self.parallelism {
+            Parallelism::Sequential => 1,
+            Parallelism::Rayon => rayon::current_num_threads(),
+        };
+        let groups = self.packed.groups.len();
+        let align = variant_of(self.algorithm).map_or(1, Variant::m);
+        let bands = if groups >= 2 * threads {
+            1
+        } else {
+            (2 * threads)
+                .div_ceil(groups)
+                .min(out_h.div_ceil(align))
+                .max(1)
+        };
         let p = self.spec.padding;
-        let (staged, winograd) = match variant_of(self.algorithm) {
+        // The register block is the plan's, or its narrow form where that pads less: fitted to
+        // the tiles of an image (Winograd) or the pixels of a band (direct).
+        let (staged, winograd, block) = match variant_of(self.algorithm) {
             Some(variant) => {
                 let m = variant.m();
                 let (tiles_y, tiles_x) = (out_h.div_ceil(m), out_w.div_ceil(m));
                 let tiles = tiles_y * tiles_x;
                 let a2 = variant.alpha() * variant.alpha();
-                let nt = self.tiles.block.columns;
+                let block = self.tiles.block.fitted(tiles);
                 let staged = Staged {
                     lanes,
                     channels: c,
@@ -300,7 +318,7 @@ impl Conv2dPlan {
                     wp: tiles_x * m + 2,
                     pad: p,
                 };
-                let block_len = a2 * nt * c.div_ceil(lanes) * lanes;
+                let block_len = a2 * block.columns * c.div_ceil(lanes) * lanes;
                 (
                     staged,
                     Some(WinoGeometry {
@@ -309,14 +327,14 @@ impl Conv2dPlan {
                         tiles,
                         block_len,
                     }),
+                    block,
                 )
             }
             None => {
                 let k = self.spec.kernel;
-                let s = self.spec.stride;
-                let np = self.tiles.block.columns;
-                // A full pixel block past the last valid pixel still reads inside the row.
-                let wp = (w + 2 * p).max((out_w.div_ceil(np) * np - 1) * s + k);
+                // Runs of pixels never read past the last valid pixel's window (see
+                // `kernels::direct`): no right margin.
+                let wp = w + 2 * p;
                 // Fewer input channels than a block (the RGB first layer): compact staging.
                 let compact = k == 3 && c < lanes;
                 let staged = Staged {
@@ -328,22 +346,9 @@ impl Conv2dPlan {
                     wp,
                     pad: p,
                 };
-                (staged, None)
+                let block = self.tiles.block.fitted(out_h.div_ceil(bands) * out_w);
+                (staged, None, block)
             }
-        };
-        let threads = match self.parallelism {
-            Parallelism::Sequential => 1,
-            Parallelism::Rayon => rayon::current_num_threads(),
-        };
-        let groups = self.packed.groups.len();
-        let align = winograd.map_or(1, |wg| wg.variant.m());
-        let bands = if groups >= 2 * threads {
-            1
-        } else {
-            (2 * threads)
-                .div_ceil(groups)
-                .min(out_h.div_ceil(align))
-                .max(1)
         };
         Ok(Geometry {
             n,
@@ -352,7 +357,15 @@ impl Conv2dPlan {
             staged,
             winograd,
             bands,
+            block,
         })
+    }
+
+    /// The register block a run on inputs of shape `input` uses (tests check that every ISA's
+    /// narrow blocks are exercised).
+    #[cfg(test)]
+    pub(crate) fn register_block(&self, input: Shape) -> Result<RegisterBlock, WinogradError> {
+        Ok(self.geometry(input)?.block)
     }
 
     /// Whether staging and kernels may use the rayon pool.
@@ -364,10 +377,9 @@ impl Conv2dPlan {
     fn scratch_parts(&self, geo: &Geometry) -> [usize; 4] {
         let (v, m) = match geo.winograd {
             Some(wg) => {
-                let blocks = wg.tiles.div_ceil(self.tiles.block.columns);
+                let blocks = wg.tiles.div_ceil(geo.block.columns);
                 let a2 = wg.variant.alpha() * wg.variant.alpha();
-                let per_group =
-                    SUPER_BLOCK * self.tiles.block.columns * a2 * self.packed.group_width;
+                let per_group = SUPER_BLOCK * geo.block.columns * a2 * self.packed.group_width;
                 (
                     blocks * wg.block_len,
                     self.packed.groups.len() * geo.bands * per_group,
@@ -604,7 +616,7 @@ impl Conv2dPlan {
                 let band = Band::whole(out_j, geo.out_h, row_len);
                 for_each_band(par, band, &mut [], geo.bands, 1, &|band, _| {
                     k.direct(
-                        self.tiles.block,
+                        geo.block,
                         self.spec.kernel,
                         DirectJob {
                             w: self.packed.group_weights(j),
@@ -625,7 +637,7 @@ impl Conv2dPlan {
                 })
             }),
             Some(wg) => {
-                let nt = self.tiles.block.columns;
+                let nt = geo.block.columns;
                 for_each_chunk(par, v, wg.block_len, |i, v_i| {
                     let job = InputJob {
                         input: staged,
@@ -636,7 +648,7 @@ impl Conv2dPlan {
                         tiles: wg.tiles,
                         first_tile: i * nt,
                     };
-                    k.winograd_input(self.tiles.block, wg.variant, &job, v_i)
+                    k.winograd_input(geo.block, wg.variant, &job, v_i)
                 });
                 let m_len = m.len() / self.packed.groups.len();
                 let v: &[f32] = v;
@@ -646,7 +658,7 @@ impl Conv2dPlan {
                     let band = Band::whole(out_j, geo.out_h, row_len);
                     for_each_band(par, band, m_j, geo.bands, m_tile, &|band, m_band| {
                         k.winograd_gemm_output(
-                            self.tiles.block,
+                            geo.block,
                             wg.variant,
                             GemmJob {
                                 u: self.packed.group_weights(j),

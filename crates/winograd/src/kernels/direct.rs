@@ -1,16 +1,17 @@
 //! Direct convolution body (kernel 1 or 3, any stride and padding) on the staged NCHWc input.
 //!
-//! For an output-channel group of `R·L` channels (in lanes) and a run of `NT` output pixels of
-//! one row:
+//! For an output-channel group of `R·L` channels (in lanes) and a run of `NT` consecutive output
+//! pixels `p0 + t` in row-major order (a run may wrap to the next row, so a 7x7 output with
+//! `NT = 7` wastes no column):
 //!
 //! ```text
-//! acc[t][oc] = Σ_{c ∈ group's inputs} Σ_{u,v < K} W[c][u][v][oc] · X[c][y·s + u][(x0 + t)·s + v]
+//! acc[t][oc] = Σ_{c ∈ group's inputs} Σ_{u,v < K} W[c][u][v][oc] · X[c][y_t·s + u][x_t·s + v]
 //! ```
 //!
-//! with every `X` value broadcast and the weights loaded as `R` vectors. The staging added the
-//! zero padding and a right margin, so a full `NT` block can always be read; only the valid
-//! pixels are stored. The same body serves the 3-channel first layer (`K·K·3 = 27` reductions)
-//! and 1x1 convolutions (`K = 1`).
+//! with `(y_t, x_t)` the coordinates of pixel `p0 + t`, every `X` value broadcast and the weights
+//! loaded as `R` vectors. The staging added the zero padding; the pixels of the last run past
+//! the end of the band read the band's last pixel again and are not stored. The same body serves
+//! the 3-channel first layer (`K·K·3 = 27` reductions) and 1x1 convolutions (`K = 1`).
 
 use super::{Band, LINE_FLOATS, epilogue};
 use crate::simd::Simd;
@@ -68,7 +69,7 @@ pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
 /// layer above all (`K = 27`). Per kernel row `u` it takes, for each pixel, one window covering
 /// the 3 taps × L lanes, then runs the `3 × c_len` reductions from it; the general body would
 /// recompute the windows per tap and per channel block.
-// `first_layer` and `direct_k` each spell out the row / pixel-block loop and `store_block` call
+// `first_layer` and `direct_k` each spell out the pixel-run loop and `store_block` call
 // instead of sharing a driver that takes the reduction as a closure: closures are not
 // `#[inline(always)]`, so the reduction would be outlined from the `#[target_feature]` entry point,
 // compiled without the ISA's features, and its accumulators spilled (tried and measured in the
@@ -93,46 +94,66 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
         mut out,
         out_w,
     } = job;
-    let col_stride = stride * pitch;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let lo = c_start % pitch;
     let block_base = (c_start / pitch) * hp * wp * pitch;
-    let row0 = out.row0;
-    for y in row0..row0 + out.rows {
-        let mut x0 = 0;
-        while x0 < out_w {
-            let mut acc = [[s.zero(); R]; NT];
-            for u in 0..K {
-                let row_base = block_base + ((y * stride + u) * wp + x0 * stride) * pitch + lo;
-                let windows: [&[f32]; NT] = std::array::from_fn(|t| {
-                    &input[row_base + t * col_stride..][..(K - 1) * pitch + c_len]
-                });
-                for v in 0..K {
-                    let w_tap = &w[(u * K + v) * c_len * rl..][..c_len * rl];
-                    for (c, wk) in w_tap.chunks_exact(rl).enumerate() {
-                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                        for (acc_t, window) in acc.iter_mut().zip(&windows) {
-                            let x = s.splat(window[v * pitch + c]);
-                            for r in 0..R {
-                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
-                            }
+    let (first, end) = (out.row0 * out_w, (out.row0 + out.rows) * out_w);
+    for p0 in (first..end).step_by(NT) {
+        let origins = run_origins::<NT>(p0, end, out_w, (stride, wp, pitch));
+        let mut acc = [[s.zero(); R]; NT];
+        for u in 0..K {
+            let row_base = block_base + u * wp * pitch + lo;
+            let windows: [&[f32]; NT] =
+                std::array::from_fn(|t| &input[row_base + origins[t]..][..(K - 1) * pitch + c_len]);
+            for v in 0..K {
+                let w_tap = &w[(u * K + v) * c_len * rl..][..c_len * rl];
+                for (c, wk) in w_tap.chunks_exact(rl).enumerate() {
+                    let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                    for (acc_t, window) in acc.iter_mut().zip(&windows) {
+                        let x = s.splat(window[v * pitch + c]);
+                        for r in 0..R {
+                            acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
                         }
                     }
                 }
             }
-            store_block(
-                s,
-                &acc,
-                &bias_v,
-                relu,
-                &mut out,
-                ((y - row0) * out_w + x0) * l,
-                NT.min(out_w - x0),
-            );
-            x0 += NT;
+        }
+        store_block(
+            s,
+            &acc,
+            &bias_v,
+            relu,
+            &mut out,
+            (p0 - first) * l,
+            NT.min(end - p0),
+        );
+    }
+}
+
+/// The staged-input offset of the top-left tap of each of the `NT` pixels `p0 ..` of a run
+/// (`pitch` floats per staged pixel); pixels at or past `end` repeat pixel `end − 1`. Walks the
+/// row-major coordinates instead of dividing per pixel.
+#[inline(always)]
+fn run_origins<const NT: usize>(
+    p0: usize,
+    end: usize,
+    out_w: usize,
+    (stride, wp, pitch): (usize, usize, usize),
+) -> [usize; NT] {
+    let (mut y, mut x) = (p0 / out_w, p0 % out_w);
+    let mut origins = [0; NT];
+    for (t, origin) in origins.iter_mut().enumerate() {
+        *origin = (y * stride * wp + x * stride) * pitch;
+        if p0 + t + 1 < end {
+            x += 1;
+            if x == out_w {
+                x = 0;
+                y += 1;
+            }
         }
     }
+    origins
 }
 
 /// Stores the first `valid` columns of a register block (+ bias, ReLU) into the band's planes,
@@ -189,65 +210,59 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
         out_w,
     } = job;
     debug_assert_eq!(pitch, l, "only the first-layer body reads compact staging");
-    let col_stride = stride * l;
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let plane_in = hp * wp * l;
     let (first_block, last_block) = (c_start / l, (c_start + c_len - 1) / l);
-    let row0 = out.row0;
-    // Pixel block `pb` prefetches lines `pb·K²·c_len ..` of the next group's weights, one per
-    // reduction step, until all are requested.
+    // Run `pb` prefetches lines `pb·K²·c_len ..` of the next group's weights, one per reduction
+    // step, until all are requested.
     let steps = K * K * c_len;
     let next_lines = next_w.len().div_ceil(LINE_FLOATS);
-    let mut pb = 0;
-    for y in row0..row0 + out.rows {
-        let mut x0 = 0;
-        while x0 < out_w {
-            let mut acc = [[s.zero(); R]; NT];
-            let first_line = pb * steps;
-            let prefetch_steps = next_lines.saturating_sub(first_line).min(steps);
-            pb += 1;
-            for u in 0..K {
-                for v in 0..K {
-                    let tap = u * K + v;
-                    let w_tap = &w[tap * c_len * rl..][..c_len * rl];
-                    let tap_base = ((y * stride + u) * wp + x0 * stride + v) * l;
-                    for cb in first_block..=last_block {
-                        // Lanes of this channel block inside the group's input range.
-                        let lo = c_start.max(cb * l) - cb * l;
-                        let hi = (c_start + c_len).min(cb * l + l) - cb * l;
-                        let block_base = cb * plane_in + tap_base;
-                        // Each pixel's L channels at this tap: fixed-length windows, so the
-                        // lane loop needs no bounds checks.
-                        let pixels: [&[f32]; NT] =
-                            std::array::from_fn(|t| &input[block_base + t * col_stride..][..l]);
-                        let w_block = &w_tap[(cb * l + lo - c_start) * rl..][..(hi - lo) * rl];
-                        let step0 = tap * c_len + cb * l + lo - c_start;
-                        for (i, (lane, wk)) in (lo..hi).zip(w_block.chunks_exact(rl)).enumerate() {
-                            if step0 + i < prefetch_steps {
-                                s.prefetch_l2(next_w, (first_line + step0 + i) * LINE_FLOATS);
-                            }
-                            let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                            for (acc_t, px) in acc.iter_mut().zip(&pixels) {
-                                let x = s.splat(px[lane]);
-                                for r in 0..R {
-                                    acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
-                                }
+    let (first, end) = (out.row0 * out_w, (out.row0 + out.rows) * out_w);
+    for (pb, p0) in (first..end).step_by(NT).enumerate() {
+        let origins = run_origins::<NT>(p0, end, out_w, (stride, wp, l));
+        let mut acc = [[s.zero(); R]; NT];
+        let first_line = pb * steps;
+        let prefetch_steps = next_lines.saturating_sub(first_line).min(steps);
+        for u in 0..K {
+            for v in 0..K {
+                let tap = u * K + v;
+                let w_tap = &w[tap * c_len * rl..][..c_len * rl];
+                let tap_base = (u * wp + v) * l;
+                for cb in first_block..=last_block {
+                    // Lanes of this channel block inside the group's input range.
+                    let lo = c_start.max(cb * l) - cb * l;
+                    let hi = (c_start + c_len).min(cb * l + l) - cb * l;
+                    let block_base = cb * plane_in + tap_base;
+                    // Each pixel's L channels at this tap: fixed-length windows, so the lane
+                    // loop needs no bounds checks.
+                    let pixels: [&[f32]; NT] =
+                        std::array::from_fn(|t| &input[block_base + origins[t]..][..l]);
+                    let w_block = &w_tap[(cb * l + lo - c_start) * rl..][..(hi - lo) * rl];
+                    let step0 = tap * c_len + cb * l + lo - c_start;
+                    for (i, (lane, wk)) in (lo..hi).zip(w_block.chunks_exact(rl)).enumerate() {
+                        if step0 + i < prefetch_steps {
+                            s.prefetch_l2(next_w, (first_line + step0 + i) * LINE_FLOATS);
+                        }
+                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                        for (acc_t, px) in acc.iter_mut().zip(&pixels) {
+                            let x = s.splat(px[lane]);
+                            for r in 0..R {
+                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
                             }
                         }
                     }
                 }
             }
-            store_block(
-                s,
-                &acc,
-                &bias_v,
-                relu,
-                &mut out,
-                ((y - row0) * out_w + x0) * l,
-                NT.min(out_w - x0),
-            );
-            x0 += NT;
         }
+        store_block(
+            s,
+            &acc,
+            &bias_v,
+            relu,
+            &mut out,
+            (p0 - first) * l,
+            NT.min(end - p0),
+        );
     }
 }

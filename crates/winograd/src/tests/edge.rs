@@ -1,9 +1,10 @@
 //! Named edge cases. Each test is a list of named cases; a failure message starts with
 //! ``case `NAME`:`` and names the algorithm, ISA, spec, input shape and epilogue.
 
-use super::{ALL, Bias, check, try_check};
-use crate::Algorithm;
-use reparam_tensor::ConvSpec;
+use super::{ALL, Bias, Data, check, options, tested_isas, try_check};
+use crate::{Algorithm, Conv2dPlan};
+use reparam_tensor::{ConvSpec, Epilogue};
+use std::collections::BTreeMap;
 
 const DIRECT: &[Algorithm] = &[Algorithm::Direct];
 
@@ -287,4 +288,50 @@ fn cancellation_in_a_single_output_channel() {
         16_119_231_740_976_394_564,
     )
     .unwrap_or_else(|m| panic!("{m}"));
+}
+
+/// Every ISA instantiates four register blocks per kernel: its main and alternative (3-vector)
+/// blocks and one column narrower each, picked where they pad less (a 7x7 output, 49 tiles).
+/// For each ISA and algorithm this finds, among small layers with 2 or 3 channel blocks of
+/// outputs and sizes up to 16x48, one that runs each of the four, and checks it.
+#[test]
+fn every_register_block_including_the_narrow_ones() {
+    for isa in tested_isas() {
+        for &algorithm in ALL {
+            // (oc_vecs, columns) -> the first (spec, input) that uses it.
+            let mut found = BTreeMap::new();
+            for vecs in [2, 3] {
+                let cout = vecs * isa.lanes();
+                let spec = ConvSpec::conv3x3(5, cout, 1, 1);
+                let w = Data::signed(&spec, [1, 5, 1, 1], 3).w;
+                let plan =
+                    Conv2dPlan::new(spec, &w, &Epilogue::none(), &options(algorithm, isa)).unwrap();
+                for h in 1..=16 {
+                    for w in [h + 1, 3 * h] {
+                        let input = [1, 5, h, w];
+                        let block = plan.register_block(input).unwrap();
+                        found
+                            .entry((block.oc_vecs, block.columns))
+                            .or_insert((spec, input));
+                    }
+                }
+            }
+            let columns: Vec<usize> = found.keys().map(|k| k.1).collect();
+            assert_eq!(
+                found.len(),
+                4,
+                "{algorithm} on {isa}: expected 4 register blocks (2 widths x normal/narrow), found {:?}",
+                found.keys().collect::<Vec<_>>()
+            );
+            assert!(
+                columns.iter().min() < columns.iter().max(),
+                "{algorithm} on {isa}"
+            );
+            for ((vecs, cols), (spec, input)) in found {
+                let name = format!("{vecs} vectors x {cols} columns on {isa}");
+                try_check(&name, spec, input, &[algorithm], Bias::Yes, 9)
+                    .unwrap_or_else(|m| panic!("{m}"));
+            }
+        }
+    }
 }
