@@ -19,25 +19,25 @@ pub const F43_MIN_SIDE: usize = 12;
 /// transforms cost more).
 ///
 /// Measured 2026-11-28 on the development machine (KVM guest, Intel Xeon family 6 model 207
-/// "Emerald Rapids", 2 vCPUs at ≈ 2.35 GHz, AVX-512F, 1 thread) with
-/// `reparam layers --model {a0,b0} --threads 1 --algorithm {direct,f23,f43,f63} [--input-size 112]`,
-/// median ms per layer:
+/// "Emerald Rapids", 2 vCPUs, AVX-512F, 1 thread), after the kernel changes of that day
+/// (transforms without a zeroed 8x8 intermediate, weight prefetch, narrow register blocks), with
+/// `reparam layers --model {a0,b0} --threads 1 --algorithm {direct,f23,f43,f63} --repeats 30
+/// [--input-size 112]`: median ms per layer, the smaller of two sweeps (the B0 rows run B0's
+/// stride-1 shapes at a 112x112 input to get 28, 14 and 7 outputs):
 ///
 /// | layer (output side) | direct | F(2,3) | F(4,3) | F(6,3) |
 /// |---|---|---|---|---|
-/// | A0 48→48 @56 | 1.98 | 1.59 | **0.88** | 0.94 |
-/// | A0 96→96 @28 | 2.12 | 1.12 | **0.46** | 0.83 |
-/// | A0 192→192 @14 | 2.08 | 1.02 | **0.51** | 1.49 |
-/// | B0 64→64 @28 (112 input) | 0.65 | 0.59 | **0.40** | 0.43 |
-/// | B0 128→128 @14 (112 input) | 0.90 | 0.48 | **0.34** | 0.66 |
-/// | B0 256→256 @7 (112 input) | 0.96 | **0.57** | 0.74 | 1.57 |
+/// | A0 48→48 @56 | 0.93 | 0.75 | 0.53 | **0.52** |
+/// | A0 96→96 @28 | 1.04 | 0.58 | **0.35** | 0.38 |
+/// | A0 192→192 @14 | 1.07 | 0.48 | **0.41** | 0.74 |
+/// | B0 64→64 @28 | 0.46 | 0.43 | **0.17** | 0.17 |
+/// | B0 128→128 @14 | 0.46 | **0.23** | 0.26 | 0.29 |
+/// | B0 256→256 @7 | 0.51 | **0.29** | 0.48 | 0.92 |
 ///
-/// Re-measured later the same day, after the staging change, as the minimum of 60 interleaved
-/// `run_blocked` calls per algorithm in one process (a scratch program, 1 and 2 threads): F(6,3)
-/// was 5–9 % ahead of F(4,3) at A0 48→48 @56 (1T 0.553 vs 0.607 ms, 2T 0.350 vs 0.370) and
-/// behind at 96→96 @28 (1T 0.457 vs 0.437 ms); F(2,3) was ahead at B0 256→256 @14 on 1 thread only (1.258 vs 1.356 ms; 2T
-/// 1.020 vs 0.835). The table is kept: those margins are within this VM's run-to-run noise, and
-/// F(6,3)'s error is ~4x F(4,3)'s (`src/tests/accuracy.rs`).
+/// F(6,3) and F(4,3) at 56, and F(2,3) and F(4,3) at B0's 128→128 @14, are within this VM's
+/// run-to-run noise of each other (an earlier sweep the same day had F(4,3) ahead at 128 @14:
+/// 0.19 vs 0.22 ms); the rule keeps F(4,3) there: F(6,3)'s error is ~4x F(4,3)'s
+/// (`src/tests/accuracy.rs`) and at 14x14 F(4,3) won every A0 measurement.
 ///
 /// Re-measure and update this table when the kernels change.
 pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
