@@ -14,7 +14,7 @@
 //! accuracy): F(2,3) {0, ±1, ∞}; F(4,3) {0, ±√2, ±√2/2, ∞} (ncnn since 2023, the most accurate
 //! F(4,3) measured); F(6,3) {0, ±1, ±2, ±1/2, ∞} (NNPACK / ncnn). The matrices are stored in `f64`;
 //! kernels use `f32` copies, and the weight transform `G·g·Gᵀ` is evaluated in `f64` and rounded
-//! once. [`tests`] checks each set of matrices against direct correlation in exact-ish `f64`.
+//! once. The `tests` module checks each set of matrices against direct correlation in exact-ish `f64`.
 
 use std::f64::consts::SQRT_2;
 
