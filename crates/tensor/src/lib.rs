@@ -4,7 +4,7 @@
 //! - [`Tensor`]: owned `f32` data in NCHW order with a checked shape `[N, C, H, W]`.
 //! - [`BlockedTensor`]: the channel-blocked NCHWc layout (`c` = 4, 8 or 16) kernels chain layers in.
 //! - [`ConvSpec`] and [`Epilogue`]: a convolution's geometry and its fused bias + ReLU, validated once.
-//! - [`reference`]: naive, f64-accumulating implementations of every op (the oracle).
+//! - [`reference`](mod@reference): naive, f64-accumulating implementations of every op (the oracle).
 //! - [`tolerance`]: the one comparison helper every test in the workspace uses.
 //! - [`rng`]: a tiny deterministic generator for synthetic weights and test data.
 
