@@ -309,14 +309,16 @@ impl Conv2dPlan {
                 let tiles = tiles_y * tiles_x;
                 let a2 = variant.alpha() * variant.alpha();
                 let block = self.tiles.block.fitted(tiles);
+                // The input transform reads the unpadded NCHWc image and clips its windows at the
+                // borders: blocked inputs are read in place, NCHW ones converted to NCHWc here.
                 let staged = Staged {
                     lanes,
                     channels: c,
                     h,
                     w,
-                    hp: tiles_y * m + 2,
-                    wp: tiles_x * m + 2,
-                    pad: p,
+                    hp: h,
+                    wp: w,
+                    pad: 0,
                 };
                 let block_len = a2 * block.columns * c.div_ceil(lanes) * lanes;
                 (
@@ -553,12 +555,20 @@ impl Conv2dPlan {
                 }
                 Source::Blocked(t) => {
                     let in_len = c.div_ceil(lanes) * h * w * lanes;
-                    geo.staged.stage_blocked(
-                        &t.data()[i * in_len..][..in_len],
-                        lanes,
-                        staged,
-                        self.parallel(),
-                    );
+                    let image = &t.data()[i * in_len..][..in_len];
+                    // Winograd reads a blocked image in place (see `geometry`).
+                    if geo.winograd.is_some() {
+                        self.image(
+                            &geo,
+                            image,
+                            v,
+                            m,
+                            &mut output.data_mut()[i * out_len..][..out_len],
+                        );
+                        continue;
+                    }
+                    geo.staged
+                        .stage_blocked(image, lanes, staged, self.parallel());
                 }
             }
             self.image(
@@ -591,7 +601,8 @@ impl Conv2dPlan {
         Ok([staged, v, m, &mut rest[..parts[3]]])
     }
 
-    /// Convolves one staged image into one NCHWc output image.
+    /// Convolves one image into one NCHWc output image: `staged` is the padded staging for
+    /// direct convolution, the unpadded NCHWc image for Winograd (see `geometry`).
     fn image(&self, geo: &Geometry, staged: &[f32], v: &mut [f32], m: &mut [f32], out: &mut [f32]) {
         with_token!(self.token, k => self.image_on(k, geo, staged, v, m, out))
     }
@@ -641,8 +652,8 @@ impl Conv2dPlan {
                 for_each_chunk(par, v, wg.block_len, |i, v_i| {
                     let job = InputJob {
                         input: staged,
-                        hp: st.hp,
-                        wp: st.wp,
+                        h: st.h,
+                        w: st.w,
                         channel_blocks: st.channels.div_ceil(lanes),
                         tiles_x: wg.tiles_x,
                         tiles: wg.tiles,

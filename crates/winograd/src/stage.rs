@@ -6,6 +6,8 @@
 use rayon::prelude::*;
 
 /// Geometry of a staged image: `[C/L][hp][wp][L]` with the data at row/column offset `pad`.
+/// Winograd plans stage with `pad = 0` (an NCHW input converted to NCHWc; a blocked input is not
+/// staged at all).
 ///
 /// `L` is the channel block (4, 8 or 16), except for the *compact* staging of a layer with fewer
 /// input channels than a block (the RGB first layer): then `L = C`, one block `[hp][wp][C]`

@@ -3,8 +3,10 @@
 //! ISA's `#[target_feature]` entry point.
 //!
 //! Data layouts (L = lanes of the ISA):
-//! - staged input: one image, `[C_in/L][Hp][Wp][L]`, zero halo of the convolution's padding and
-//!   zero right/bottom margins so register blocks never need bounds checks;
+//! - direct input: one staged image, `[C_in/L][Hp][Wp][L]` with a zero halo of the
+//!   convolution's padding, so register blocks never need bounds checks;
+//! - Winograd input: one unpadded NCHWc image `[C_in/L][H][W][L]` (a blocked input in place);
+//!   the input transform clips the windows of border tiles itself;
 //! - output: one image, `[C_out/L][H_out][W_out][L]` (NCHWc); padding lanes are written as
 //!   `relu?(0 + 0)` = 0;
 //! - packed weights: per output-channel group of `R·L` channels, `[k][R·L]` (see [`crate::pack`]).

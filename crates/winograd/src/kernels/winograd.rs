@@ -204,12 +204,21 @@ macro_rules! eight_columns {
     };
 }
 
-/// `len` vectors from `src[base + k·step]` (k < len), the rest of the 8 zero.
+/// Entries `lo..hi` of a column of 8 from `src[first + (k − lo)·step]`, the rest zero.
 #[inline(always)]
-fn load_column<S: Simd>(s: S, len: usize, src: &[f32], base: usize, step: usize) -> [S::V; 8] {
+fn load_column_rows<S: Simd>(
+    s: S,
+    src: &[f32],
+    first: usize,
+    step: usize,
+    lo: usize,
+    hi: usize,
+) -> [S::V; 8] {
     let mut col = [s.zero(); 8];
-    for (k, c) in col.iter_mut().enumerate().take(len) {
-        *c = s.load(&src[base + k * step..]);
+    for (k, c) in col.iter_mut().enumerate() {
+        if k >= lo && k < hi {
+            *c = s.load(&src[first + (k - lo) * step..]);
+        }
     }
     col
 }
@@ -225,13 +234,15 @@ fn transposed_row<V: Copy>(cols: &[[V; 8]; 8], i: usize) -> [V; 8] {
 
 /// What [`input_transform`] reads for one tile block.
 pub(crate) struct InputJob<'a> {
-    /// Staged image `[C_in/L][hp][wp][L]`; tile `(ty, tx)` reads rows `ty·m ..ty·m+α` and columns
-    /// `tx·m .. tx·m+α` (the staging added the padding of 1 and the margins).
+    /// The input image `[C_in/L][h][w][L]`, not padded: tile `(ty, tx)` reads rows
+    /// `ty·m − 1 .. ty·m − 1 + α` and columns `tx·m − 1 .. tx·m − 1 + α`, and the parts of that
+    /// window outside the image (the padding of 1, and past the right and bottom edges) read as
+    /// zero.
     pub input: &'a [f32],
-    /// Staged height.
-    pub hp: usize,
-    /// Staged width.
-    pub wp: usize,
+    /// Image height.
+    pub h: usize,
+    /// Image width.
+    pub w: usize,
     /// Input channel blocks.
     pub channel_blocks: usize,
     /// Tiles per row.
@@ -264,10 +275,8 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     job: &InputJob<'_>,
     v: &mut [f32],
 ) {
-    let l = S::LANES;
     let a = T::A;
-    let cin_pad = job.channel_blocks * l;
-    let plane = job.hp * job.wp * l;
+    let cin_pad = job.channel_blocks * S::LANES;
     for t in 0..NT {
         let tile = job.first_tile + t;
         if tile >= job.tiles {
@@ -277,18 +286,56 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
             continue;
         }
         let (y0, x0) = ((tile / job.tiles_x) * T::M, (tile % job.tiles_x) * T::M);
-        for cb in 0..job.channel_blocks {
-            let src = &job.input[cb * plane..][..plane];
-            // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
-            let cols = eight_columns!(j => {
-                let len = if j < a { a } else { 0 };
-                T::bt(s, load_column(s, len, src, ((y0 * job.wp) + x0 + j) * l, job.wp * l))
-            });
-            for i in 0..a {
-                let row = T::bt(s, transposed_row(&cols, i));
-                for (j, value) in row.into_iter().enumerate().take(a) {
-                    s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], value);
-                }
+        // The window's rows and columns y0 − 1 .. y0 − 1 + α, x0 − 1 .. x0 − 1 + α lie inside
+        // the image for all but the border tiles, which take the clipping path.
+        if y0 >= 1 && x0 >= 1 && y0 - 1 + a <= job.h && x0 - 1 + a <= job.w {
+            transform_window::<S, T, NT, false>(s, job, (y0, x0), t, v);
+        } else {
+            transform_window::<S, T, NT, true>(s, job, (y0, x0), t, v);
+        }
+    }
+}
+
+/// `V = Bᵀ·d·B` of tile `t` of the block (window origin `(y0 − 1, x0 − 1)`) for every channel
+/// block. With `CLIP`, window rows and columns outside the image read as zero (the convolution's
+/// padding); without it the whole window must lie inside the image.
+#[inline(always)]
+fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
+    s: S,
+    job: &InputJob<'_>,
+    (y0, x0): (usize, usize),
+    t: usize,
+    v: &mut [f32],
+) {
+    let l = S::LANES;
+    let a = T::A;
+    let (h, w) = (job.h, job.w);
+    let cin_pad = job.channel_blocks * l;
+    let plane = h * w * l;
+    // Window rows `lo..hi` are inside the image (row k is image row y0 − 1 + k).
+    let (lo, hi) = if CLIP {
+        (usize::from(y0 == 0), a.min(h + 1 - y0))
+    } else {
+        (0, a)
+    };
+    // Window column j is inside the image.
+    let inside = |j: usize| j < a && (!CLIP || (x0 + j >= 1 && x0 + j <= w));
+    for cb in 0..job.channel_blocks {
+        let src = &job.input[cb * plane..][..plane];
+        // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
+        let cols = eight_columns!(j => {
+            let col = if inside(j) {
+                let first = ((y0 + lo - 1) * w + x0 + j - 1) * l;
+                load_column_rows(s, src, first, w * l, lo, hi)
+            } else {
+                [s.zero(); 8]
+            };
+            T::bt(s, col)
+        });
+        for i in 0..a {
+            let row = T::bt(s, transposed_row(&cols, i));
+            for (j, value) in row.into_iter().enumerate().take(a) {
+                s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], value);
             }
         }
     }
@@ -461,7 +508,7 @@ fn output_transform_tile<S: Simd, T: Tile>(
     // Columns first: cols[j] = Aᵀ·M[·][j]; then rows: Y[i][·] = Aᵀ·(cols[·][i]).
     let cols = eight_columns!(j => {
         let len = if j < a { a } else { 0 };
-        T::at(s, load_column(s, len, m, j * stride, a * stride))
+        T::at(s, load_column_rows(s, m, j * stride, a * stride, 0, len))
     });
     for i in 0..T::M.min(out_h - y0) {
         let y_row = T::at(s, transposed_row(&cols, i));
