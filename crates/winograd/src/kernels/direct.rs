@@ -28,7 +28,9 @@ pub(crate) struct DirectJob<'a> {
     pub c_start: usize,
     /// Input channels the group reads.
     pub c_len: usize,
-    /// Staged image `[C_in/P][hp][wp][P]`.
+    /// Input image `[C_in/P][hp][wp][P]`: for [`first_layer`] the staging with its zero
+    /// padding; for the general body the unpadded NCHWc image (`pad` below is applied by
+    /// reading taps outside it as zero).
     pub input: &'a [f32],
     /// Floats per staged pixel `P`: the lane count `L`, or the channel count of a compact
     /// staging (fewer channels than `L`; only the first-layer body reads those).
@@ -37,6 +39,8 @@ pub(crate) struct DirectJob<'a> {
     pub hp: usize,
     /// Staged width.
     pub wp: usize,
+    /// Zero padding the kernel applies itself (0 when the staging holds it).
+    pub pad: usize,
     /// Stride.
     pub stride: usize,
     /// The group's bias, `R·L` (zero padded).
@@ -58,10 +62,14 @@ pub(crate) fn direct<S: Simd, const NT: usize, const R: usize>(
 ) {
     let p = job.pitch;
     let single_block = job.c_start / p == (job.c_start + job.c_len - 1) / p;
-    match (kernel, single_block) {
-        (1, _) => direct_k::<S, 1, NT, R>(s, job),
-        (_, true) => first_layer::<S, NT, R>(s, job),
-        _ => direct_k::<S, 3, NT, R>(s, job),
+    // The first-layer body and the unclipped general body read a staging that holds the
+    // padding; the clipped one applies it itself.
+    match (kernel, single_block, job.pad > 0) {
+        (1, _, false) => direct_k::<S, 1, NT, R, false>(s, job),
+        (1, _, true) => direct_k::<S, 1, NT, R, true>(s, job),
+        (_, true, false) => first_layer::<S, NT, R>(s, job),
+        (_, _, false) => direct_k::<S, 3, NT, R, false>(s, job),
+        (_, _, true) => direct_k::<S, 3, NT, R, true>(s, job),
     }
 }
 
@@ -88,19 +96,22 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
         pitch,
         hp,
         wp,
+        pad,
         stride,
         bias,
         relu,
         mut out,
         out_w,
     } = job;
+    debug_assert_eq!(pad, 0, "the first-layer body reads a padded staging");
     let w = &w[..K * K * c_len * rl];
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let lo = c_start % pitch;
     let block_base = (c_start / pitch) * hp * wp * pitch;
     let (first, end) = (out.row0 * out_w, (out.row0 + out.rows) * out_w);
     for p0 in (first..end).step_by(NT) {
-        let origins = run_origins::<NT>(p0, end, out_w, (stride, wp, pitch));
+        // Each pixel's top-left tap in the (padded) staging.
+        let origins = run_corners::<NT>(p0, end, out_w, stride).map(|(y, x)| (y * wp + x) * pitch);
         let mut acc = [[s.zero(); R]; NT];
         for u in 0..K {
             let row_base = block_base + u * wp * pitch + lo;
@@ -131,20 +142,19 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
     }
 }
 
-/// The staged-input offset of the top-left tap of each of the `NT` pixels `p0 ..` of a run
-/// (`pitch` floats per staged pixel); pixels at or past `end` repeat pixel `end − 1`. Walks the
-/// row-major coordinates instead of dividing per pixel.
+/// The window corners `(y·stride, x·stride)` (padded coordinates) of the `NT` pixels `p0 ..` of
+/// a run; pixels at or past `end` repeat pixel `end − 1`.
 #[inline(always)]
-fn run_origins<const NT: usize>(
+fn run_corners<const NT: usize>(
     p0: usize,
     end: usize,
     out_w: usize,
-    (stride, wp, pitch): (usize, usize, usize),
-) -> [usize; NT] {
+    stride: usize,
+) -> [(usize, usize); NT] {
     let (mut y, mut x) = (p0 / out_w, p0 % out_w);
-    let mut origins = [0; NT];
-    for (t, origin) in origins.iter_mut().enumerate() {
-        *origin = (y * stride * wp + x * stride) * pitch;
+    let mut corners = [(0, 0); NT];
+    for (t, corner) in corners.iter_mut().enumerate() {
+        *corner = (y * stride, x * stride);
         if p0 + t + 1 < end {
             x += 1;
             if x == out_w {
@@ -153,8 +163,11 @@ fn run_origins<const NT: usize>(
             }
         }
     }
-    origins
+    corners
 }
+
+/// What a tap in the padding reads: one pixel of zeros (the widest lane count).
+static ZERO_PIXEL: [f32; 16] = [0.0; 16];
 
 /// Stores the first `valid` columns of a register block (+ bias, ReLU) into the band's planes,
 /// starting at element `offset` of each.
@@ -190,8 +203,13 @@ fn store_block<S: Simd, const NT: usize, const R: usize>(
     }
 }
 
+/// The general body. With `CLIP`, taps outside the `hp × wp` image read as zero (the job's
+/// `pad`); without it the image is a staging that holds the padding (`pad` = 0).
 #[inline(always)]
-fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job: DirectJob<'_>) {
+fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize, const CLIP: bool>(
+    s: S,
+    job: DirectJob<'_>,
+) {
     let l = S::LANES;
     let rl = R * l;
     let DirectJob {
@@ -203,6 +221,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
         pitch,
         hp,
         wp,
+        pad,
         stride,
         bias,
         relu,
@@ -220,7 +239,8 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
     let next_lines = next_w.len().div_ceil(LINE_FLOATS);
     let (first, end) = (out.row0 * out_w, (out.row0 + out.rows) * out_w);
     for (pb, p0) in (first..end).step_by(NT).enumerate() {
-        let origins = run_origins::<NT>(p0, end, out_w, (stride, wp, l));
+        // Each pixel's window origin (row, column) in padded coordinates.
+        let corners = run_corners::<NT>(p0, end, out_w, stride);
         let mut acc = [[s.zero(); R]; NT];
         let first_line = pb * steps;
         let prefetch_steps = next_lines.saturating_sub(first_line).min(steps);
@@ -228,16 +248,38 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize>(s: S, job:
             for v in 0..K {
                 let tap = u * K + v;
                 let w_tap = &w[tap * c_len * rl..][..c_len * rl];
-                let tap_base = (u * wp + v) * l;
+                // Each pixel's offset at this tap, and whether the tap is inside the image
+                // (else it falls in the padding and reads as zero).
+                let mut offsets = [0; NT];
+                let mut inside = [true; NT];
+                for t in 0..NT {
+                    let (ry, rx) = (corners[t].0 + u, corners[t].1 + v);
+                    if CLIP {
+                        inside[t] = ry >= pad && ry < hp + pad && rx >= pad && rx < wp + pad;
+                    }
+                    if inside[t] {
+                        offsets[t] = ((ry - pad) * wp + rx - pad) * l;
+                    }
+                }
+                let all_inside = !CLIP || inside.iter().all(|&i| i);
                 for cb in first_block..=last_block {
                     // Lanes of this channel block inside the group's input range.
                     let lo = c_start.max(cb * l) - cb * l;
                     let hi = (c_start + c_len).min(cb * l + l) - cb * l;
-                    let block_base = cb * plane_in + tap_base;
-                    // Each pixel's L channels at this tap: fixed-length windows, so the lane
-                    // loop needs no bounds checks.
-                    let pixels: [&[f32]; NT] =
-                        std::array::from_fn(|t| &input[block_base + origins[t]..][..l]);
+                    let block = &input[cb * plane_in..][..plane_in];
+                    // Each pixel's L channels at this tap (a zero block in the padding):
+                    // fixed-length windows, so the lane loop needs no bounds checks.
+                    let pixels: [&[f32]; NT] = if all_inside {
+                        std::array::from_fn(|t| &block[offsets[t]..][..l])
+                    } else {
+                        std::array::from_fn(|t| {
+                            if inside[t] {
+                                &block[offsets[t]..][..l]
+                            } else {
+                                &ZERO_PIXEL[..l]
+                            }
+                        })
+                    };
                     let w_block = &w_tap[(cb * l + lo - c_start) * rl..][..(hi - lo) * rl];
                     let step0 = tap * c_len + cb * l + lo - c_start;
                     for (i, (lane, wk)) in (lo..hi).zip(w_block.chunks_exact(rl)).enumerate() {
