@@ -335,3 +335,54 @@ fn every_register_block_including_the_narrow_ones() {
         }
     }
 }
+
+/// Direct convolution of outputs at least 32 wide reads a blocked input in place and applies
+/// the padding itself (border taps read as zero); narrower outputs read a padded staging. Both
+/// sides of that width, strides 1 and 2, paddings 1 and 2, groups, channel counts that are not a
+/// multiple of the lanes, a wide 1x1 kernel (no padding), and N = 2.
+#[test]
+fn wide_outputs_clip_their_own_padding() {
+    let cases = [
+        (
+            "13->17 s1 at 5x32",
+            ConvSpec::conv3x3(13, 17, 1, 1),
+            [2, 13, 5, 32],
+        ),
+        (
+            "13->17 s1 at 5x31",
+            ConvSpec::conv3x3(13, 17, 1, 1),
+            [1, 13, 5, 31],
+        ),
+        (
+            "17->24 s2 at 7x64",
+            ConvSpec::conv3x3(17, 24, 2, 1),
+            [1, 17, 7, 64],
+        ),
+        (
+            "17->24 s2 at 6x63",
+            ConvSpec::conv3x3(17, 24, 2, 1),
+            [2, 17, 6, 63],
+        ),
+        (
+            "16->32 s2 g2 at 4x66",
+            ConvSpec::conv3x3(16, 32, 2, 2),
+            [1, 16, 4, 66],
+        ),
+        (
+            "8->16 s1 padding 2 at 3x40",
+            ConvSpec {
+                padding: 2,
+                ..ConvSpec::conv3x3(8, 16, 1, 1)
+            },
+            [1, 8, 3, 40],
+        ),
+        (
+            "1x1 16->16 s2 at 2x80",
+            ConvSpec::conv1x1(16, 16, 2, 1),
+            [1, 16, 2, 80],
+        ),
+    ];
+    for (name, spec, input) in cases {
+        check(name, spec, input, DIRECT);
+    }
+}
