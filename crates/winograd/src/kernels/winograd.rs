@@ -2,10 +2,12 @@
 //!
 //! Per image, with `T` tiles of `m×m` outputs numbered row-major and grouped into blocks of `NT`:
 //! 1. [`input_transform`]: for each tile and channel block, `V = Bᵀ·d·B` on the `α×α` window of
-//!    the staged input; stored as `V[block][b][t][C_in_pad]` (`b = i·α + j` indexes the α²
-//!    transform-domain positions), so one tile block is one contiguous chunk.
+//!    the input; stored as `V[block][b][cb][t][lane]` (`b = i·α + j` indexes the α²
+//!    transform-domain positions, input channel `k = cb·L + lane`), so one tile block is one
+//!    contiguous chunk and, within a channel block, the block's tiles lie side by side: the GEMM
+//!    reads tile t's value at a constant offset `t·L` from one pointer.
 //! 2. [`gemm_output`], per output-channel group of `R·L` channels: for each tile block and each
-//!    `b`, `M[t][b][oc] = Σ_k U[b][k][oc] · V[b][t][k]` over the group's input range, with the
+//!    `b`, `M[t][b][oc] = Σ_k U[b][k][oc] · V[b][k][t]` over the group's input range, with the
 //!    `R·L` output channels in lanes and each `V` value broadcast; then for each tile
 //!    `Y = Aᵀ·M·A`, plus bias, ReLU, stored into the NCHWc output (clipped at the borders).
 
@@ -253,7 +255,7 @@ pub(crate) struct InputJob<'a> {
     pub first_tile: usize,
 }
 
-/// Transforms one block of `NT` tiles into `v` (`[α²][NT][C_in_pad]`); tiles past the end of the
+/// Transforms one block of `NT` tiles into `v` (`[α²][C_in/L][NT][L]`); tiles past the end of the
 /// image are zero so the GEMM can run full register blocks.
 #[inline(always)]
 pub(crate) fn input_transform<S: Simd, const NT: usize>(
@@ -276,12 +278,11 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     v: &mut [f32],
 ) {
     let a = T::A;
-    let cin_pad = job.channel_blocks * S::LANES;
     for t in 0..NT {
         let tile = job.first_tile + t;
         if tile >= job.tiles {
-            for b in 0..a * a {
-                v[(b * NT + t) * cin_pad..][..cin_pad].fill(0.0);
+            for bc in 0..a * a * job.channel_blocks {
+                v[(bc * NT + t) * S::LANES..][..S::LANES].fill(0.0);
             }
             continue;
         }
@@ -310,7 +311,6 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
     let l = S::LANES;
     let a = T::A;
     let (h, w) = (job.h, job.w);
-    let cin_pad = job.channel_blocks * l;
     let plane = h * w * l;
     // Window rows `lo..hi` are inside the image (row k is image row y0 − 1 + k).
     let (lo, hi) = if CLIP {
@@ -335,7 +335,11 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
         for i in 0..a {
             let row = T::bt(s, transposed_row(&cols, i));
             for (j, value) in row.into_iter().enumerate().take(a) {
-                s.store(&mut v[((i * a + j) * NT + t) * cin_pad + cb * l..], value);
+                let b = i * a + j;
+                s.store(
+                    &mut v[((b * job.channel_blocks + cb) * NT + t) * l..],
+                    value,
+                );
             }
         }
     }
@@ -355,7 +359,7 @@ pub(crate) struct GemmJob<'a> {
     pub k_start: usize,
     /// Input channels the group reads.
     pub k_len: usize,
-    /// The image's transformed input, `[blocks][α²][NT][C_in_pad]`.
+    /// The image's transformed input, `[blocks][α²][C_in/L][NT][L]`.
     pub v: &'a [f32],
     /// `C_in` rounded up to the lane count.
     pub cin_pad: usize,
@@ -436,23 +440,35 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
             let next_lines = next.len().min(k_len * rl).div_ceil(LINE_FLOATS);
             for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
                 let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
-                // One row of the group's input range per tile: every row has exactly `k_len`
-                // elements, so indexing by `k < k_len` needs no bounds check in the loop.
-                let rows: [&[f32]; NT] =
-                    std::array::from_fn(|t| &vb[t * cin_pad + k_start..][..k_len]);
                 let first_line = tb * k_len;
                 let prefetch_steps = next_lines.saturating_sub(first_line).min(k_len);
                 let mut acc = [[s.zero(); R]; NT];
-                for k in 0..k_len {
-                    if k < prefetch_steps {
-                        s.prefetch_l2(next, (first_line + k) * LINE_FLOATS);
-                    }
-                    let wk = &ub[k * rl..][..rl];
-                    let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                    for (acc_t, row) in acc.iter_mut().zip(&rows) {
-                        let x = s.splat(row[k]);
-                        for r in 0..R {
-                            acc_t[r] = s.mul_add(w[r], x, acc_t[r]);
+                // Per channel block, the NT tiles' L lanes lie side by side (`[cb][t][lane]`):
+                // tile t's input channel cb·L + lane is `chunk[t·L + lane]`, a constant offset per
+                // tile from one pointer.
+                for cb in k_start / l..(k_start + k_len).div_ceil(l) {
+                    // Lanes of this channel block inside the group's input range.
+                    let lo = k_start.max(cb * l) - cb * l;
+                    let hi = (k_start + k_len).min(cb * l + l) - cb * l;
+                    let chunk = &vb[cb * NT * l..][..NT * l];
+                    let k0 = cb * l + lo - k_start;
+                    let w_block = &ub[k0 * rl..][..(hi - lo) * rl];
+                    let prefetch = |i: usize| {
+                        if k0 + i < prefetch_steps {
+                            s.prefetch_l2(next, (first_line + k0 + i) * LINE_FLOATS);
+                        }
+                    };
+                    if hi - lo == l {
+                        // A whole channel block: `lane < L` is a constant bound, so the reads
+                        // of `chunk` need no bounds checks.
+                        for (lane, wk) in w_block.chunks_exact(rl).enumerate().take(l) {
+                            prefetch(lane);
+                            gemm_step::<S, NT, R>(s, &mut acc, chunk, lane, wk);
+                        }
+                    } else {
+                        for (i, wk) in w_block.chunks_exact(rl).enumerate() {
+                            prefetch(i);
+                            gemm_step::<S, NT, R>(s, &mut acc, chunk, lo + i, wk);
                         }
                     }
                 }
@@ -482,6 +498,26 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                     origin,
                 );
             }
+        }
+    }
+}
+
+/// One reduction step of the GEMM register block: `acc[t] += w · chunk[t·L + lane]` for the
+/// `NT` tiles, `w` the `R` weight vectors of input channel `lane` of the chunk's block.
+#[inline(always)]
+fn gemm_step<S: Simd, const NT: usize, const R: usize>(
+    s: S,
+    acc: &mut [[S::V; R]; NT],
+    chunk: &[f32],
+    lane: usize,
+    wk: &[f32],
+) {
+    let l = S::LANES;
+    let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+    for (t, acc_t) in acc.iter_mut().enumerate() {
+        let x = s.splat(chunk[t * l + lane]);
+        for r in 0..R {
+            acc_t[r] = s.mul_add(w[r], x, acc_t[r]);
         }
     }
 }
