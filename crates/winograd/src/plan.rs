@@ -420,12 +420,9 @@ impl Conv2dPlan {
     /// Runs on NCHW tensors using the plan's own scratch buffer (grown on the first run with a
     /// larger input; no allocation afterwards).
     pub fn run(&self, input: &Tensor, output: &mut Tensor) -> Result<(), WinogradError> {
-        let needed = self.scratch_len(input.shape())?;
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.len() < needed {
-            scratch.resize(needed, 0.0);
-        }
-        self.run_with_scratch(input, output, &mut scratch)
+        self.with_own_scratch(input.shape(), |scratch| {
+            self.run_with_scratch(input, output, scratch)
+        })
     }
 
     /// Runs on NCHW tensors with caller-provided scratch (at least
@@ -468,12 +465,9 @@ impl Conv2dPlan {
         input: &BlockedTensor,
         output: &mut BlockedTensor,
     ) -> Result<(), WinogradError> {
-        let needed = self.scratch_len(input.shape())?;
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.len() < needed {
-            scratch.resize(needed, 0.0);
-        }
-        self.run_blocked_with_scratch(input, output, &mut scratch)
+        self.with_own_scratch(input.shape(), |scratch| {
+            self.run_blocked_with_scratch(input, output, scratch)
+        })
     }
 
     /// Runs on NCHWc tensors with caller-provided scratch. Chaining layers this way pays no
@@ -497,12 +491,9 @@ impl Conv2dPlan {
         input: &Tensor,
         output: &mut BlockedTensor,
     ) -> Result<(), WinogradError> {
-        let needed = self.scratch_len(input.shape())?;
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.len() < needed {
-            scratch.resize(needed, 0.0);
-        }
-        self.run_nchw_to_blocked_with_scratch(input, output, &mut scratch)
+        self.with_own_scratch(input.shape(), |scratch| {
+            self.run_nchw_to_blocked_with_scratch(input, output, scratch)
+        })
     }
 
     /// [`Conv2dPlan::run_nchw_to_blocked`] with caller-provided scratch. Never allocates.
@@ -513,6 +504,21 @@ impl Conv2dPlan {
         scratch: &mut [f32],
     ) -> Result<(), WinogradError> {
         self.run_into_blocked(Source::Nchw(input), output, scratch)
+    }
+
+    /// Runs `f` on the plan's own scratch buffer, grown first if inputs of shape `input` need
+    /// more (no allocation once it is large enough).
+    fn with_own_scratch(
+        &self,
+        input: Shape,
+        f: impl FnOnce(&mut [f32]) -> Result<(), WinogradError>,
+    ) -> Result<(), WinogradError> {
+        let needed = self.scratch_len(input)?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0.0);
+        }
+        f(&mut scratch)
     }
 
     /// A [`WinogradError::BlockMismatch`] unless `block` is the plan's lane count.
