@@ -23,10 +23,7 @@ use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use reparam_tensor::Tensor;
 use reparam_tensor::rng::SplitMix64;
-use reparam_wgsl::{
-    ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
-    GpuOp, GpuTensor,
-};
+use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuOp, GpuTensor};
 use std::time::Duration;
 
 /// The models whose layers are timed.
@@ -79,16 +76,8 @@ fn kernels(layer: &Layer, batch: usize) -> impl Iterator<Item = GpuKernel> + '_ 
 
 /// Registers the `conv3x3-gpu` group (nothing, with a SKIP line, without a GPU).
 pub fn conv3x3_gpu(c: &mut Criterion) {
-    let ctx = match pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            assert!(
-                std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
-                "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
-            );
-            eprintln!("SKIP conv3x3-gpu: {e}");
-            return;
-        }
+    let Some(ctx) = reparam_wgsl::shared_test_context() else {
+        return;
     };
     let summary = ctx.summary();
     let timing = if summary.timestamps {

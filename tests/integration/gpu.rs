@@ -17,34 +17,14 @@ use crate::fixtures::{FILES, FIXTURES, RUN_TOLERANCE, check_run, expected, input
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::tolerance::{Tolerance, check_close};
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
-use reparam_wgsl::{
-    ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
-    GpuTensor,
-};
+use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuTensor};
 use reparam_winograd::{Conv2dPlan, PlanOptions};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
 use repvgg::{Config, Executor, Graph, fuse};
-use std::sync::OnceLock;
 
 fn gpu() -> Option<&'static GpuContext> {
-    static CONTEXT: OnceLock<Option<GpuContext>> = OnceLock::new();
-    let ctx = CONTEXT.get_or_init(|| {
-        match pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())) {
-            Ok(ctx) => Some(ctx),
-            Err(e) => {
-                assert!(
-                    std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
-                    "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
-                );
-                None
-            }
-        }
-    });
-    if ctx.is_none() {
-        eprintln!("SKIP: no GPU adapter (set {ENV_REQUIRE_GPU}=1 to fail instead)");
-    }
-    ctx.as_ref()
+    reparam_wgsl::shared_test_context()
 }
 
 #[test]

@@ -658,8 +658,6 @@ mod tests {
     use super::*;
     use crate::Cli;
     use clap::Parser;
-    use reparam_wgsl::ENV_REQUIRE_GPU;
-    use std::sync::OnceLock;
 
     fn parse_layers(args: &[&str]) -> Result<GpuLayersArgs, clap::Error> {
         let argv = ["reparam", "gpu", "layers"].iter().chain(args);
@@ -673,21 +671,7 @@ mod tests {
 
     /// The shared context of these tests, or `None` with a printed SKIP.
     fn gpu() -> Option<&'static GpuContext> {
-        static CONTEXT: OnceLock<Option<GpuContext>> = OnceLock::new();
-        let ctx = CONTEXT.get_or_init(|| match context() {
-            Ok(ctx) => Some(ctx),
-            Err(e) => {
-                assert!(
-                    std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
-                    "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
-                );
-                None
-            }
-        });
-        if ctx.is_none() {
-            eprintln!("SKIP: no GPU adapter (set {ENV_REQUIRE_GPU}=1 to fail instead)");
-        }
-        ctx.as_ref()
+        reparam_wgsl::shared_test_context()
     }
 
     fn run_layers(ctx: &GpuContext, args: &[&str]) -> String {

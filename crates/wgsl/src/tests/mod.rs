@@ -11,39 +11,16 @@ mod edge;
 mod ops;
 mod sweep;
 
-use crate::{
-    ENV_REQUIRE_GPU, GpuContext, GpuContextOptions, GpuConv2dPlan, GpuConvOptions, GpuKernel,
-    GpuTensor,
-};
+use crate::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuTensor};
 use reparam_tensor::reference;
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::tolerance::{Tolerance, cancellation_floor, check_close_floored};
 use reparam_tensor::{ConvSpec, Epilogue, Shape, Tensor};
-use std::sync::OnceLock;
 
 /// The shared context of the test binary (one device, one pipeline cache), or `None` with a
 /// printed SKIP; panics when `REPARAM_REQUIRE_GPU=1` and there is no adapter.
 pub(crate) fn gpu() -> Option<&'static GpuContext> {
-    static CONTEXT: OnceLock<Option<GpuContext>> = OnceLock::new();
-    let ctx = CONTEXT.get_or_init(|| {
-        match pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())) {
-            Ok(ctx) => {
-                eprintln!("GPU tests run on:\n{}", ctx.summary());
-                Some(ctx)
-            }
-            Err(e) => {
-                assert!(
-                    std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
-                    "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
-                );
-                None
-            }
-        }
-    });
-    if ctx.is_none() {
-        eprintln!("SKIP: no GPU adapter (set {ENV_REQUIRE_GPU}=1 to fail instead)");
-    }
-    ctx.as_ref()
+    crate::shared_test_context()
 }
 
 /// Every kernel; [`check`] skips those that do not support a spec.
