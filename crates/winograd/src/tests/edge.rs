@@ -316,16 +316,11 @@ fn every_register_block_including_the_narrow_ones() {
                     }
                 }
             }
-            let columns: Vec<usize> = found.keys().map(|k| k.1).collect();
             assert_eq!(
                 found.len(),
                 4,
                 "{algorithm} on {isa}: expected 4 register blocks (2 widths x normal/narrow), found {:?}",
                 found.keys().collect::<Vec<_>>()
-            );
-            assert!(
-                columns.iter().min() < columns.iter().max(),
-                "{algorithm} on {isa}"
             );
             for ((vecs, cols), (spec, input)) in found {
                 let name = format!("{vecs} vectors x {cols} columns on {isa}");
