@@ -29,34 +29,39 @@ pub(crate) fn epilogue<S: Simd>(s: S, v: S::V, bias: S::V, relu: bool) -> S::V {
     if relu { s.max(v, s.zero()) } else { v }
 }
 
-/// Rows `[row0, row0 + rows)` of the (up to 3) output planes of one output-channel group, each
-/// `[rows][out_w][L]`. Splitting a band at a row gives two disjoint bands, so several threads can
-/// share one group without any allocation.
-pub(crate) struct Band<'a> {
+/// Rows `[row0, row0 + rows)` of up to `P` output planes, each `[rows][out_w][L]`. Splitting
+/// at a row gives two disjoint sets of rows, so several threads can share planes without any
+/// allocation.
+pub(crate) struct Rows<'a, const P: usize> {
     /// The planes' rows; only the first `count` are used.
-    pub planes: [&'a mut [f32]; 3],
-    /// Planes in the group (`≤ R`).
+    pub planes: [&'a mut [f32]; P],
+    /// Planes in use (`≤ P`).
     pub count: usize,
-    /// First output row of the band.
+    /// First output row.
     pub row0: usize,
-    /// Rows in the band.
+    /// Rows held.
     pub rows: usize,
     /// Floats per row (`out_w·L`).
     pub row_len: usize,
 }
 
-impl<'a> Band<'a> {
-    /// The whole of a group's planes (`out`: `count` planes of `out_h` rows).
+/// The rows of one output-channel group's (up to 3) planes: what a kernel writes.
+pub(crate) type Band<'a> = Rows<'a, 3>;
+
+impl<'a, const P: usize> Rows<'a, P> {
+    /// Every row of the planes of `out` (`out.len() / (out_h·row_len)` planes of `out_h` rows,
+    /// at most `P`).
     pub fn whole(out: &'a mut [f32], out_h: usize, row_len: usize) -> Self {
         let plane = out_h * row_len;
         let count = out.len() / plane;
-        let mut planes: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        debug_assert!(count <= P, "{count} planes, room for {P}");
+        let mut planes: [&'a mut [f32]; P] = std::array::from_fn(|_| Default::default());
         for (slot, p) in planes.iter_mut().zip(out.chunks_exact_mut(plane)) {
             *slot = p;
         }
         Self {
             planes,
-            count,
+            count: count.min(P),
             row0: 0,
             rows: out_h,
             row_len,
@@ -65,8 +70,8 @@ impl<'a> Band<'a> {
 
     /// Splits after `first` rows.
     pub fn split(self, first: usize) -> (Self, Self) {
-        let mut a: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
-        let mut b: [&'a mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        let mut a: [&'a mut [f32]; P] = std::array::from_fn(|_| Default::default());
+        let mut b: [&'a mut [f32]; P] = std::array::from_fn(|_| Default::default());
         for (i, p) in self.planes.into_iter().enumerate() {
             let (x, y) = p.split_at_mut((first * self.row_len).min(p.len()));
             a[i] = x;
@@ -88,5 +93,25 @@ impl<'a> Band<'a> {
                 row_len: self.row_len,
             },
         )
+    }
+
+    /// The same rows of planes `first .. first + count` (at most 3: one output-channel group).
+    pub fn group(&mut self, first: usize, count: usize) -> Band<'_> {
+        let mut planes: [&mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        let count = count.min(3).min(self.count.saturating_sub(first));
+        for (slot, p) in planes
+            .iter_mut()
+            .zip(self.planes[first..].iter_mut())
+            .take(count)
+        {
+            *slot = p;
+        }
+        Band {
+            planes,
+            count,
+            row0: self.row0,
+            rows: self.rows,
+            row_len: self.row_len,
+        }
     }
 }

@@ -359,8 +359,11 @@ pub(crate) struct GemmJob<'a> {
     pub k_start: usize,
     /// Input channels the group reads.
     pub k_len: usize,
-    /// The image's transformed input, `[blocks][α²][C_in/L][NT][L]`.
+    /// The image's transformed input, `[blocks][α²][C_in/L][NT][L]`, from tile block
+    /// `v_first_block` on (the blocks of the output band at least).
     pub v: &'a [f32],
+    /// The first tile block `v` holds.
+    pub v_first_block: usize,
     /// `C_in` rounded up to the lane count.
     pub cin_pad: usize,
     /// Tiles per row.
@@ -406,6 +409,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
         k_start,
         k_len,
         v,
+        v_first_block,
         cin_pad,
         tiles_x,
         tiles,
@@ -422,7 +426,8 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
     let first_tile = (out.row0 / T::M) * tiles_x;
     let end_tile = ((out.row0 + out.rows).div_ceil(T::M) * tiles_x).min(tiles);
     let blocks = first_tile / NT..end_tile.div_ceil(NT);
-    let v = &v[blocks.start * block_len..blocks.end * block_len];
+    let v =
+        &v[(blocks.start - v_first_block) * block_len..(blocks.end - v_first_block) * block_len];
     // Super-blocks of SUPER_BLOCK register blocks: for each transform-domain position `b` the
     // group's U[b] (k_len × R·L floats) is loaded into L1 once and used by every tile of the
     // super-block, so at batch 1 (e.g. 16 tiles at 14x14 for F(4,3)) each weight is read once per

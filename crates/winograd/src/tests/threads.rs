@@ -1,6 +1,7 @@
 //! Results are bitwise identical whatever the thread count: `Parallelism::Sequential`, and
 //! `Parallelism::Rayon` inside pools of 1, 2 and 3 threads, must produce the same f32 bits
-//! (work is split over output-channel groups and tiles, never over a reduction).
+//! (work is split over output-channel groups and tiles, never over a reduction). The cases
+//! cover both Winograd schedules on 2 and 3 threads: band-major (small weights) and two phases.
 
 use super::{Data, same_bits, tested_isas, winograd_eligible};
 use crate::{Algorithm, Conv2dPlan, Parallelism, PlanOptions};
@@ -45,6 +46,7 @@ fn bitwise_identical_for_any_thread_count() {
         .into_iter()
         .map(|n| (n, ThreadPoolBuilder::new().num_threads(n).build().unwrap()))
         .collect();
+    let mut schedules_seen = [false; 2];
     for (name, spec, input) in cases {
         let data = Data::network(&spec, input, 11);
         let epilogue = Epilogue::bias_relu(data.bias.clone());
@@ -74,6 +76,10 @@ fn bitwise_identical_for_any_thread_count() {
                 let rayon = plan(Parallelism::Rayon);
                 let xb = BlockedTensor::from_nchw(&data.x, rayon.block()).unwrap();
                 for (threads, pool) in &pools {
+                    if *threads >= 2 && algorithm != Algorithm::Direct {
+                        let band_major = pool.install(|| rayon.is_band_major(input).unwrap());
+                        schedules_seen[usize::from(band_major)] = true;
+                    }
                     let mut out = Tensor::filled(out_shape, f32::NAN).unwrap();
                     let mut ob = BlockedTensor::zeros(out_shape, rayon.block()).unwrap();
                     pool.install(|| {
@@ -88,4 +94,8 @@ fn bitwise_identical_for_any_thread_count() {
             }
         }
     }
+    assert_eq!(
+        schedules_seen, [true; 2],
+        "[two phases, band-major] exercised on several threads"
+    );
 }
