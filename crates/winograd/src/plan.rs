@@ -123,8 +123,8 @@ pub struct Conv2dPlan {
     scratch: Mutex<Vec<f32>>,
 }
 
-/// Smallest output width at which direct convolution reads its input in place (see
-/// `Conv2dPlan::geometry`).
+/// Smallest output width at which direct convolution on one thread reads its input in place
+/// (see `Conv2dPlan::geometry`).
 const IN_PLACE_MIN_WIDTH: usize = 32;
 
 /// The input of a run with a blocked output.
@@ -395,11 +395,13 @@ impl Conv2dPlan {
                 // the padding. Wide outputs: the kernel reads the unpadded NCHWc image (a blocked
                 // input in place, saving a copy of it) and applies the padding itself; that
                 // costs a per-pixel check on the runs that touch the border, so narrower outputs,
-                // where most runs do (and the copy is small), get a padded staging instead.
-                // Measured in-process, 1 thread: 48→48 @112 s2 1.14x in place, 96→192 @28 s2
-                // 0.87x.
+                // where most runs do (and the copy is small), get a padded staging instead —
+                // on one thread: on several, the staging is written by all cores and read by
+                // all, and reading in place wins at every width. Measured in-process, 1 thread:
+                // 48→48 @112 s2 1.14x in place, 96→192 @28 s2 0.87x; 2 threads: 48→96 @56 s2
+                // 1.04–1.12x, 96→192 @28 s2 1.00–1.05x, 192→1280 @14 s2 1.02x (medians).
                 let compact = k == 3 && c < lanes;
-                let in_place = !compact && out_w >= IN_PLACE_MIN_WIDTH;
+                let in_place = !compact && (out_w >= IN_PLACE_MIN_WIDTH || threads >= 2);
                 let pad = if in_place { 0 } else { p };
                 let staged = Staged {
                     lanes: if compact { c } else { lanes },
