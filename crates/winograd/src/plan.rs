@@ -742,50 +742,74 @@ impl Conv2dPlan {
                 },
             ) => self.run_band_major(k, geo, wg, (parts, part_blocks), staged, v, out),
             Some(wg) => {
-                let nt = geo.block.columns;
                 for_each_chunk(par, v, wg.block_len, |i, v_i| {
-                    let job = InputJob {
-                        input: staged,
-                        h: st.h,
-                        w: st.w,
-                        channel_blocks: st.channels.div_ceil(lanes),
-                        tiles_x: wg.tiles_x,
-                        tiles: wg.tiles,
-                        first_tile: i * nt,
-                    };
+                    let job = self.input_job(geo, &wg, staged, i);
                     k.winograd_input(geo.block, wg.variant, &job, v_i)
                 });
                 let m_len = m.len() / self.packed.groups.len();
                 let v: &[f32] = v;
                 let m_tile = wg.variant.m();
                 for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
-                    let g = &self.packed.groups[j];
                     let band = Band::whole(out_j, geo.out_h, row_len);
                     for_each_band(par, band, m_j, geo.bands, m_tile, &|band, m_band| {
-                        k.winograd_gemm_output(
-                            geo.block,
-                            wg.variant,
-                            GemmJob {
-                                u: self.packed.group_weights(j),
-                                next_u: self.packed.next_group_weights(j),
-                                k_start: g.k_start,
-                                k_len: g.k_len,
-                                v,
-                                v_first_block: 0,
-                                cin_pad: st.channels.div_ceil(lanes) * lanes,
-                                tiles_x: wg.tiles_x,
-                                tiles: wg.tiles,
-                                bias: self.packed.group_bias(j),
-                                relu: self.relu,
-                                out: band,
-                                out_h: geo.out_h,
-                                out_w: geo.out_w,
-                                m: m_band,
-                            },
-                        )
+                        let job = self.gemm_job(geo, &wg, j, (v, 0), band, m_band);
+                        k.winograd_gemm_output(geo.block, wg.variant, job)
                     })
                 });
             }
+        }
+    }
+
+    /// The input transform's job for tile block `block` of one image (`input`: its unpadded
+    /// NCHWc data).
+    fn input_job<'a>(
+        &self,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        input: &'a [f32],
+        block: usize,
+    ) -> InputJob<'a> {
+        let st = geo.staged;
+        InputJob {
+            input,
+            h: st.h,
+            w: st.w,
+            channel_blocks: st.channels.div_ceil(self.tiles.lanes),
+            tiles_x: wg.tiles_x,
+            tiles: wg.tiles,
+            first_tile: block * geo.block.columns,
+        }
+    }
+
+    /// Output-channel group `j`'s GEMM and output transform: on the transformed input `v`, which
+    /// starts at tile block `v_first_block`, into the rows `out` of the group's planes.
+    fn gemm_job<'a>(
+        &'a self,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        j: usize,
+        (v, v_first_block): (&'a [f32], usize),
+        out: Band<'a>,
+        m: &'a mut [f32],
+    ) -> GemmJob<'a> {
+        let g = &self.packed.groups[j];
+        let lanes = self.tiles.lanes;
+        GemmJob {
+            u: self.packed.group_weights(j),
+            next_u: self.packed.next_group_weights(j),
+            k_start: g.k_start,
+            k_len: g.k_len,
+            v,
+            v_first_block,
+            cin_pad: geo.staged.channels.div_ceil(lanes) * lanes,
+            tiles_x: wg.tiles_x,
+            tiles: wg.tiles,
+            bias: self.packed.group_bias(j),
+            relu: self.relu,
+            out,
+            out_h: geo.out_h,
+            out_w: geo.out_w,
+            m,
         }
     }
 
@@ -809,8 +833,6 @@ impl Conv2dPlan {
         let lanes = self.tiles.lanes;
         let nt = geo.block.columns;
         let m_tile = wg.variant.m();
-        let st = geo.staged;
-        let channel_blocks = st.channels.div_ceil(lanes);
         let planes_per_group = self.packed.group_width / lanes;
         let rows = Rows::<BAND_MAJOR_MAX_PLANES>::whole(out, geo.out_h, geo.out_w * lanes);
         let part_v = part_blocks * wg.block_len;
@@ -829,40 +851,14 @@ impl Conv2dPlan {
                 for (i, v_i) in
                     (first_block..end_tile.div_ceil(nt)).zip(v.chunks_exact_mut(wg.block_len))
                 {
-                    let job = InputJob {
-                        input,
-                        h: st.h,
-                        w: st.w,
-                        channel_blocks,
-                        tiles_x: wg.tiles_x,
-                        tiles: wg.tiles,
-                        first_tile: i * nt,
-                    };
+                    let job = self.input_job(geo, &wg, input, i);
                     k.winograd_input(geo.block, wg.variant, &job, v_i);
                 }
                 let v: &[f32] = v;
-                for (j, g) in self.packed.groups.iter().enumerate() {
-                    k.winograd_gemm_output(
-                        geo.block,
-                        wg.variant,
-                        GemmJob {
-                            u: self.packed.group_weights(j),
-                            next_u: self.packed.next_group_weights(j),
-                            k_start: g.k_start,
-                            k_len: g.k_len,
-                            v,
-                            v_first_block: first_block,
-                            cin_pad: channel_blocks * lanes,
-                            tiles_x: wg.tiles_x,
-                            tiles: wg.tiles,
-                            bias: self.packed.group_bias(j),
-                            relu: self.relu,
-                            out: rows.group(j * planes_per_group, planes_per_group),
-                            out_h: geo.out_h,
-                            out_w: geo.out_w,
-                            m: &mut *m,
-                        },
-                    );
+                for j in 0..self.packed.groups.len() {
+                    let out = rows.group(j * planes_per_group, planes_per_group);
+                    let job = self.gemm_job(geo, &wg, j, (v, first_block), out, &mut *m);
+                    k.winograd_gemm_output(geo.block, wg.variant, job);
                 }
             },
         );
