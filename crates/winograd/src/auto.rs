@@ -10,13 +10,32 @@ pub const DEFAULT_HW: (usize, usize) = (28, 28);
 /// Smallest output side at which F(4,3) beat F(2,3) in the measurements below.
 pub const F43_MIN_SIDE: usize = 12;
 
+/// Smallest output side at which F(6,3) beat F(4,3) in the measurements below.
+pub const F63_MIN_SIDE: usize = 36;
+
+/// F(6,3) is chosen (from [`F63_MIN_SIDE`] on) when its transform-domain work is at most this
+/// many hundredths of F(4,3)'s (see [`choose`]).
+pub const F63_MAX_WORK_PERCENT: usize = 93;
+
+/// Tiles per register block assumed when comparing the variants' work (the AVX-512 and NEON
+/// blocks; a block's unused columns are computed too).
+const BLOCK_TILES: usize = 8;
+
+/// Transform-domain multiplications per input-output channel pair of F(m,3) on an `h × w`
+/// output: α² per tile, the tiles padded to whole register blocks.
+fn winograd_work(h: usize, w: usize, m: usize) -> usize {
+    let alpha = m + 2;
+    (h.div_ceil(m) * w.div_ceil(m)).div_ceil(BLOCK_TILES) * BLOCK_TILES * alpha * alpha
+}
+
 /// Picks an algorithm for `spec` at output size `input_hw` (`None`: [`DEFAULT_HW`]).
 ///
 /// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
-/// per group (below that the transforms dominate); then F(4,3) when the smaller output side is at
-/// least [`F43_MIN_SIDE`], else F(2,3) (a 4x4 tile on a 7x7 image pads it to 8x8 and wastes
-/// 31 % of the work; F(6,3) did not win in this table: its 8x8 tiles pad 14 → 18 and 28 → 30, and its
-/// transforms cost more).
+/// per group (below that the transforms dominate); then F(6,3) when the smaller output side is
+/// at least [`F63_MIN_SIDE`] and its work ([`winograd_work`]: 64 products per 6x6 tile against
+/// 36 per 4x4 tile, tiles padded to register blocks) is at most [`F63_MAX_WORK_PERCENT`] % of
+/// F(4,3)'s; else F(4,3) when the smaller side is at least [`F43_MIN_SIDE`]; else F(2,3) (a 4x4
+/// tile on a 7x7 image pads it to 8x8 and wastes 31 % of the work).
 ///
 /// Measured 2026-11-28 on the development machine (KVM guest, Intel Xeon family 6 model 207
 /// "Emerald Rapids", 2 vCPUs, AVX-512F, 1 thread), after the kernel changes of that day
@@ -34,12 +53,32 @@ pub const F43_MIN_SIDE: usize = 12;
 /// | B0 128→128 @14 | 0.46 | **0.23** | 0.26 | 0.29 |
 /// | B0 256→256 @7 | 0.51 | **0.29** | 0.48 | 0.92 |
 ///
-/// F(6,3) and F(4,3) at 56, and F(2,3) and F(4,3) at B0's 128→128 @14, are within this VM's
-/// run-to-run noise of each other (an earlier sweep the same day had F(4,3) ahead at 128 @14:
-/// 0.19 vs 0.22 ms); the rule keeps F(4,3) there: F(6,3)'s error is ~4x F(4,3)'s
-/// (`src/tests/accuracy.rs`) and at 14x14 F(4,3) won every A0 measurement.
+/// F(2,3) and F(4,3) at B0's 128→128 @14 are within this VM's run-to-run noise of each other (an
+/// earlier sweep the same day had F(4,3) ahead: 0.19 vs 0.22 ms); the rule keeps F(4,3) there,
+/// as at every 14x14 A0 layer. F(6,3) and F(4,3) at 56 were within the noise of separate sweeps
+/// too; the in-process comparison below separates them.
 ///
-/// Re-measure and update this table when the kernels change.
+/// F(6,3) against F(4,3), measured later the same day after the band-major schedule landed,
+/// in-process (both plans linked into one program, calls interleaved, min / median of 100–300
+/// runs, 1 thread, AVX-512F), as F(4,3)'s time over F(6,3)'s (above 1: F(6,3) faster) and
+/// F(6,3)'s work relative to F(4,3)'s:
+///
+/// | output side | F(6,3) work | 48 ch | 64 ch | 96 ch | 128 ch |
+/// |---|---|---|---|---|---|
+/// | 28 | 1.02 | 0.77 | 0.75–0.97 | 0.99–1.00 (2 threads: 0.74–0.75) | |
+/// | 32 | 1.11 | | 0.92 | | |
+/// | 36 | 0.81 | | 1.19 | 0.97–1.17 | 1.06–1.21 |
+/// | 42 | 0.78 | | 1.36–1.38 | | |
+/// | 48 | 0.79 | | 1.19–1.22 | | 1.26–1.29 |
+/// | 56 | 0.92 | 1.03–1.08 | 0.94–1.09 | 1.02–1.04 | 0.98–0.99 |
+/// | 112 | 0.83 | 1.08–1.19 | 1.10–1.15 | | 0.96–1.04 |
+///
+/// On 2 threads F(6,3) measured 1.02–1.06x at 48→48 @56 and 1.02–1.08x at 64→64 @56; with
+/// AVX2 1.08–1.17x at 48 and 64 channels @56 (and 1.10–1.11x at 96→96 @28, where the rule
+/// keeps F(4,3)). F(6,3)'s error is about 4x F(4,3)'s (`src/tests/accuracy.rs`: 2.6e-6 against 6.9e-7
+/// relative L2 at 192 channels), within the tolerance the tests hold every variant to.
+///
+/// Re-measure and update these tables when the kernels change.
 pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
     let winograd_ok = spec.kernel == 3
         && spec.stride == 1
@@ -50,7 +89,11 @@ pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
         return Algorithm::Direct;
     }
     let (h, w) = input_hw.unwrap_or(DEFAULT_HW);
-    if h.min(w) >= F43_MIN_SIDE {
+    if h.min(w) >= F63_MIN_SIDE
+        && 100 * winograd_work(h, w, 6) <= F63_MAX_WORK_PERCENT * winograd_work(h, w, 4)
+    {
+        Algorithm::WinogradF63
+    } else if h.min(w) >= F43_MIN_SIDE {
         Algorithm::WinogradF43
     } else {
         Algorithm::WinogradF23
@@ -106,7 +149,16 @@ mod tests {
         let s1 = ConvSpec::conv3x3(192, 192, 1, 1);
         assert_eq!(choose(&s1, Some((14, 14))), Algorithm::WinogradF43);
         assert_eq!(choose(&s1, Some((7, 7))), Algorithm::WinogradF23);
-        assert_eq!(choose(&s1, Some((56, 56))), Algorithm::WinogradF43);
+        assert_eq!(choose(&s1, Some((28, 28))), Algorithm::WinogradF43);
+        assert_eq!(choose(&s1, Some((32, 32))), Algorithm::WinogradF43);
+        assert_eq!(choose(&s1, Some((40, 40))), Algorithm::WinogradF43);
+        for side in [36, 42, 48, 56, 112] {
+            assert_eq!(
+                choose(&s1, Some((side, side))),
+                Algorithm::WinogradF63,
+                "{side}x{side}"
+            );
+        }
         assert_eq!(
             choose(&ConvSpec::conv3x3(3, 48, 2, 1), None),
             Algorithm::Direct
