@@ -6,8 +6,9 @@
 #   scripts/gpu-check.sh run       # there (no cargo, no network): run it all, results in $OUT
 #
 # `prepare` needs the peer script ../shared/tools/torch_gpu_anchor.py (copied, not read at run
-# time) and, when the GPU machine lacks a Vulkan loader, downloads libvulkan1 into .gl/ (as the
-# device tool's README describes). Both folders are git-ignored; send them along (the device
+# time) and, when the GPU machine lacks a Vulkan loader, downloads into .gl/ the loader and the
+# GL vendor-neutral dispatch libraries the NVIDIA driver's ICD links against (as the device
+# tool's README describes; with the loader alone wgpu found no adapter on an H200). Both folders are git-ignored; send them along (the device
 # tool's `carry`: [".gpu-check", ".gl"]).
 #
 # `run` writes at most 8 files to $OUT (default ./gpu-check-out):
@@ -41,13 +42,13 @@ prepare() {
   cp "$bench" "$STAGE/bin/kernels-bench"
   strip "$STAGE"/bin/* 2>/dev/null || true
   cp ../shared/tools/torch_gpu_anchor.py "$STAGE/"
-  if [ ! -d .gl ] || ! ls .gl/*.deb >/dev/null 2>&1; then
+  if ! ls .gl/libvulkan1_*.deb .gl/libglvnd0_*.deb >/dev/null 2>&1; then
     mkdir -p .gl /tmp/amd64/partial
     local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
     # shellcheck disable=SC2086
     apt-get $o update >/dev/null
     # shellcheck disable=SC2086
-    (cd .gl && apt-get $o download libvulkan1)
+    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
   fi
   du -sh "$STAGE" .gl
   echo "prepared: send .gpu-check and .gl along, then run: scripts/gpu-check.sh run"
@@ -80,13 +81,24 @@ run() {
   ldd --version | head -1
   nvidia-smi || echo "nvidia-smi: not available"
   ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1
-  if ! ldconfig -p | grep -q libvulkan.so.1; then
-    echo "== no Vulkan loader: unpacking .gl/*.deb"
+  # The Vulkan loader, and the GL dispatch library the NVIDIA ICD (libGLX_nvidia) needs.
+  if ! ldconfig -p | grep -q libvulkan.so.1 || ! ldconfig -p | grep -q libGLdispatch.so.0; then
+    echo "== Vulkan loader or GL dispatch library missing: unpacking .gl/*.deb"
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
   fi
+  local glx
+  glx=$(ldconfig -p | sed -n 's/.*libGLX_nvidia.so.0 .*=> //p' | head -1)
+  if [ -n "$glx" ]; then
+    echo "== $glx: $(ldd "$glx" | grep -c 'not found') libraries not found"
+  fi
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  if [ -e "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
+  if [ -e "$icd" ]; then
+    export VK_DRIVER_FILES=$icd
+    cat "$icd"
+  fi
+  local egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  if [ -e "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES=$egl; fi
   export REPARAM_GPU_ADAPTER=${REPARAM_GPU_ADAPTER:-NVIDIA}
   export REPARAM_REQUIRE_GPU=1
   export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}

@@ -103,12 +103,21 @@ impl GpuKernel {
     }
 
     /// The static choice of [`GpuKernel::Auto`] without autotuning: `direct` when a group has
-    /// fewer than 16 input channels (the stem: a GEMM K slice of 16 would be mostly padding),
-    /// `gemm` otherwise. Not yet calibrated on a real GPU (lavapipe timings say nothing about
-    /// GPUs); autotuning measures instead.
+    /// fewer than 16 input channels (the stem: a GEMM K slice of 16 would be mostly padding);
+    /// Winograd F(2,3) for 3x3 stride-1 layers with at least 16 input and output channels per
+    /// group; `gemm` otherwise.
+    ///
+    /// Calibrated on an NVIDIA H200 (Vulkan, driver 580.159.04, 2026-11-28,
+    /// `scripts/gpu-check.sh run`: `reparam gpu layers --kernel all` on RepVGG-A0 and B0, device
+    /// time): F(2,3) beat `gemm` on every stride-1 layer, 2.3–5.6x at batch 1 and 1.6–2.7x at
+    /// batch 32; on stride-2 layers `gemm` was fastest at batch 1 (1.1–1.4x over `direct`) and
+    /// at batch 32 within 0.75–1.16x of `direct`; on the stem `direct` and `gemm` tie at batch
+    /// 1 and `direct` wins at batch 32 (1.09–1.34x).
     pub fn for_spec(spec: &ConvSpec) -> Self {
         if spec.in_per_group() < 16 {
             GpuKernel::Direct
+        } else if GpuKernel::WinogradF23.supports(spec) && spec.out_per_group() >= 16 {
+            GpuKernel::WinogradF23
         } else {
             GpuKernel::Gemm
         }

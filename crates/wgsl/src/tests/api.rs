@@ -267,17 +267,29 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
 }
 
 #[test]
-fn auto_picks_direct_for_the_stem_and_gemm_for_wide_layers() {
+fn auto_picks_direct_for_the_stem_winograd_for_stride_1_and_gemm_otherwise() {
     assert_eq!(
         GpuKernel::for_spec(&ConvSpec::conv3x3(3, 48, 2, 1)),
         GpuKernel::Direct
     );
     assert_eq!(
         GpuKernel::for_spec(&ConvSpec::conv3x3(48, 48, 1, 1)),
+        GpuKernel::WinogradF23
+    );
+    assert_eq!(
+        GpuKernel::for_spec(&ConvSpec::conv3x3(48, 96, 2, 1)),
+        GpuKernel::Gemm
+    );
+    assert_eq!(
+        GpuKernel::for_spec(&ConvSpec::conv1x1(48, 48, 1, 1)),
         GpuKernel::Gemm
     );
     assert_eq!(
         GpuKernel::for_spec(&ConvSpec::conv3x3(64, 64, 1, 4)),
+        GpuKernel::WinogradF23
+    );
+    assert_eq!(
+        GpuKernel::for_spec(&ConvSpec::conv3x3(64, 32, 1, 4)),
         GpuKernel::Gemm
     );
     assert_eq!(
