@@ -19,9 +19,9 @@
 #   network.txt     whole RepVGG-A0 / B0 runs (plain and multi-branch, batch 1 and 32)
 #   torch.json      PyTorch fp32 (TF32 off) cuDNN numbers on the same layers and nets
 #   criterion.txt   the criterion group conv3x3-gpu (only with GPU_CHECK_CRITERION=1)
-# Every step has its own time limit so one hang cannot eat the whole lease; the whole run is
-# sized for about 7 minutes on an H100 (steps ordered by value: if the device tool stops the
-# command at its 10-minute limit, what is already in $OUT still comes back).
+# Every step has its own time limit so one hang cannot eat the whole lease (steps ordered by
+# value: if the device tool stops the command at its 10-minute limit, what is already in $OUT
+# still comes back). On an H200 the run took 37 s, and 230 s with the criterion group.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
