@@ -268,32 +268,16 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
 
 #[test]
 fn auto_picks_direct_for_the_stem_winograd_for_stride_1_and_gemm_otherwise() {
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(3, 48, 2, 1)),
-        GpuKernel::Direct
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(48, 48, 1, 1)),
-        GpuKernel::WinogradF23
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(48, 96, 2, 1)),
-        GpuKernel::Gemm
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv1x1(48, 48, 1, 1)),
-        GpuKernel::Gemm
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(64, 64, 1, 4)),
-        GpuKernel::WinogradF23
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(64, 32, 1, 4)),
-        GpuKernel::Gemm
-    );
-    assert_eq!(
-        GpuKernel::for_spec(&ConvSpec::conv3x3(32, 32, 1, 4)),
-        GpuKernel::Direct
-    );
+    let cases = [
+        (ConvSpec::conv3x3(3, 48, 2, 1), GpuKernel::Direct),
+        (ConvSpec::conv3x3(48, 48, 1, 1), GpuKernel::WinogradF23),
+        (ConvSpec::conv3x3(48, 96, 2, 1), GpuKernel::Gemm),
+        (ConvSpec::conv1x1(48, 48, 1, 1), GpuKernel::Gemm),
+        (ConvSpec::conv3x3(64, 64, 1, 4), GpuKernel::WinogradF23),
+        (ConvSpec::conv3x3(64, 32, 1, 4), GpuKernel::Gemm),
+        (ConvSpec::conv3x3(32, 32, 1, 4), GpuKernel::Direct),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(GpuKernel::for_spec(&spec), expected, "{spec:?}");
+    }
 }
