@@ -482,7 +482,8 @@ impl Conv2dPlan {
     ///
     /// With [`Parallelism::Rayon`] the size depends on the thread count of the rayon pool it is
     /// called in (layers with few output-channel groups are split into row bands, each with its
-    /// own GEMM scratch): call it in the pool that will run the plan. A buffer sized in a smaller
+    /// own GEMM scratch, and band-major Winograd runs give each band its own transformed input):
+    /// call it in the pool that will run the plan. A buffer sized in a smaller
     /// pool is reported as [`WinogradError::ScratchTooSmall`], never overrun.
     pub fn scratch_len(&self, input: Shape) -> Result<usize, WinogradError> {
         Ok(self.scratch_parts(&self.geometry(input)?).iter().sum())
