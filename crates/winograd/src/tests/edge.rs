@@ -302,13 +302,16 @@ fn every_register_block_including_the_narrow_ones() {
             let mut found = BTreeMap::new();
             for vecs in [2, 3] {
                 let cout = vecs * isa.lanes();
-                let spec = ConvSpec::conv3x3(5, cout, 1, 1);
-                let w = Data::signed(&spec, [1, 5, 1, 1], 3).w;
+                // More input channels than one block: the first-layer body (fewer) always
+                // takes the narrow blocks.
+                let cin = isa.lanes() + 5;
+                let spec = ConvSpec::conv3x3(cin, cout, 1, 1);
+                let w = Data::signed(&spec, [1, cin, 1, 1], 3).w;
                 let plan =
                     Conv2dPlan::new(spec, &w, &Epilogue::none(), &options(algorithm, isa)).unwrap();
                 for h in 1..=16 {
                     for w in [h + 1, 3 * h] {
-                        let input = [1, 5, h, w];
+                        let input = [1, cin, h, w];
                         let block = plan.register_block(input).unwrap();
                         found
                             .entry((block.oc_vecs, block.columns))
