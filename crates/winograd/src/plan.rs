@@ -1,7 +1,7 @@
 //! [`Conv2dPlan`]: a convolution layer with packed (and, for Winograd, pre-transformed) weights,
 //! its algorithm and ISA chosen once, run many times without allocating.
 
-use crate::arch::{Kernels, RegisterBlock, scalar::Scalar};
+use crate::arch::{Kernels, RegisterBlock, direct_main, scalar::Scalar};
 use crate::kernels::winograd::SUPER_BLOCK;
 use crate::kernels::{Band, DirectJob, GemmJob, InputJob, Rows};
 use crate::pack::{Packed, pack_direct, pack_winograd};
@@ -71,24 +71,36 @@ impl Token {
         }
     }
 
-    /// Lanes and the register block for `out_channels`: the ISA's main block, or its 3-vector
-    /// alternative when that avoids computing padding lanes (channel blocks a multiple of 3 but
-    /// not of the main block's vector count).
-    fn shape(self, out_channels: usize) -> TileShape {
-        fn of<K: Kernels>(_: K, out_channels: usize) -> TileShape {
-            let blocks = out_channels.div_ceil(K::LANES);
-            let block = if blocks % K::MAIN.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
+    /// Lanes and the register block for `spec` run by `algorithm`: the ISA's main block (for
+    /// direct convolution [`direct_main`], for Winograd `MAIN`), or its 3-vector alternative when
+    /// that avoids computing padding lanes (channel blocks a multiple of 3 but not of the main
+    /// block's vector count).
+    fn shape(self, spec: &ConvSpec, algorithm: Algorithm) -> TileShape {
+        fn of<K: Kernels>(_: K, spec: &ConvSpec, algorithm: Algorithm) -> TileShape {
+            let blocks = spec.out_channels.div_ceil(K::LANES);
+            let main = match variant_of(algorithm) {
+                Some(_) => K::MAIN,
+                // The same test as the compact staging in `Conv2dPlan::geometry`.
+                None => direct_main::<K>(is_compact(spec, K::LANES)),
+            };
+            let block = if blocks % main.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
                 K::ALT
             } else {
-                K::MAIN
+                main
             };
             TileShape {
                 lanes: K::LANES,
                 block,
             }
         }
-        with_token!(self, k => of(k, out_channels))
+        with_token!(self, k => of(k, spec, algorithm))
     }
+}
+
+/// Whether direct convolution stages `spec`'s input compactly, with fewer floats per pixel than
+/// `lanes`: a 3x3 kernel on fewer input channels than a block (the RGB first layer).
+fn is_compact(spec: &ConvSpec, lanes: usize) -> bool {
+    spec.kernel == 3 && spec.in_channels < lanes
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -243,7 +255,7 @@ impl Conv2dPlan {
         parallelism: Parallelism,
     ) -> Result<Self, WinogradError> {
         let token = Token::new(isa)?;
-        let tiles = token.shape(spec.out_channels);
+        let tiles = token.shape(&spec, algorithm);
         let bias = epilogue.bias.as_deref();
         let packed = match variant_of(algorithm) {
             None if algorithm == Algorithm::Auto => {
@@ -391,7 +403,6 @@ impl Conv2dPlan {
                 )
             }
             None => {
-                let k = self.spec.kernel;
                 // Fewer input channels than a block (the RGB first layer): compact staging, with
                 // the padding. Wide outputs: the kernel reads the unpadded NCHWc image (a blocked
                 // input in place, saving a copy of it) and applies the padding itself; that
@@ -401,7 +412,7 @@ impl Conv2dPlan {
                 // all, and reading in place wins at every width. Measured in-process, 1 thread:
                 // 48→48 @112 s2 1.14x in place, 96→192 @28 s2 0.87x; 2 threads: 48→96 @56 s2
                 // 1.04–1.12x, 96→192 @28 s2 1.00–1.05x, 192→1280 @14 s2 1.02x (medians).
-                let compact = k == 3 && c < lanes;
+                let compact = is_compact(&self.spec, lanes);
                 let in_place = !compact && (out_w >= IN_PLACE_MIN_WIDTH || threads >= 2);
                 let pad = if in_place { 0 } else { p };
                 let staged = Staged {

@@ -53,4 +53,4 @@ impl Simd for Scalar {
     }
 }
 
-super::isa_kernels!(Scalar, main = (8, 2), alt = (8, 3));
+super::isa_kernels!(Scalar, main = (8, 2), alt = (8, 3), direct = (8, 2));

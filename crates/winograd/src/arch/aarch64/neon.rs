@@ -71,7 +71,13 @@ impl Simd for Neon {
     }
 }
 
-crate::arch::isa_kernels!(Neon, feature = "neon", main = (8, 2), alt = (8, 3));
+crate::arch::isa_kernels!(
+    Neon,
+    feature = "neon",
+    main = (8, 2),
+    alt = (8, 3),
+    direct = (8, 2)
+);
 
 #[cfg(test)]
 mod tests {

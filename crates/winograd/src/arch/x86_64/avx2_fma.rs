@@ -81,4 +81,10 @@ impl Simd for Avx2Fma {
     }
 }
 
-crate::arch::isa_kernels!(Avx2Fma, feature = "avx2,fma", main = (6, 2), alt = (4, 3));
+crate::arch::isa_kernels!(
+    Avx2Fma,
+    feature = "avx2,fma",
+    main = (6, 2),
+    alt = (4, 3),
+    direct = (6, 2)
+);

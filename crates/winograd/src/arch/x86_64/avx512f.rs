@@ -1,7 +1,7 @@
 //! AVX-512F kernels: 16 f32 lanes, 32 zmm registers.
 //!
 //! Register tiles: Winograd GEMM 32 output channels (2 zmm) × 8 tiles = 16 accumulators; direct
-//! conv 32 output channels × 8 output pixels. Inputs are broadcast from memory
+//! conv 32 output channels × 10 output pixels. Inputs are broadcast from memory
 //! (`vbroadcastss`/embedded broadcast), weights are loaded as full vectors.
 
 use crate::simd::Simd;
@@ -82,4 +82,10 @@ impl Simd for Avx512f {
     }
 }
 
-crate::arch::isa_kernels!(Avx512f, feature = "avx512f", main = (8, 2), alt = (8, 3));
+crate::arch::isa_kernels!(
+    Avx512f,
+    feature = "avx512f",
+    main = (8, 2),
+    alt = (8, 3),
+    direct = (10, 2)
+);
