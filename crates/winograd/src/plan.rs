@@ -1,7 +1,7 @@
 //! [`Conv2dPlan`]: a convolution layer with packed (and, for Winograd, pre-transformed) weights,
 //! its algorithm and ISA chosen once, run many times without allocating.
 
-use crate::arch::{Kernels, RegisterBlock, direct_main, scalar::Scalar};
+use crate::arch::{Kernels, RegisterBlock, scalar::Scalar};
 use crate::kernels::winograd::SUPER_BLOCK;
 use crate::kernels::{Band, DirectJob, GemmJob, InputJob, Rows};
 use crate::pack::{Packed, pack_direct, pack_winograd};
@@ -71,18 +71,14 @@ impl Token {
         }
     }
 
-    /// Lanes and the register block for `spec` run by `algorithm`: the ISA's main block (for
-    /// direct convolution [`direct_main`], for Winograd `MAIN`), or its 3-vector alternative when
-    /// that avoids computing padding lanes (channel blocks a multiple of 3 but not of the main
-    /// block's vector count).
-    fn shape(self, spec: &ConvSpec, algorithm: Algorithm) -> TileShape {
-        fn of<K: Kernels>(_: K, spec: &ConvSpec, algorithm: Algorithm) -> TileShape {
-            let blocks = spec.out_channels.div_ceil(K::LANES);
-            let main = match variant_of(algorithm) {
-                Some(_) => K::MAIN,
-                // The same test as the compact staging in `Conv2dPlan::geometry`.
-                None => direct_main::<K>(is_compact(spec, K::LANES)),
-            };
+    /// Lanes and the register block for `out_channels`: the ISA's main block (`DIRECT` for
+    /// direct convolution, `MAIN` for Winograd), or its 3-vector alternative when that avoids
+    /// computing padding lanes (channel blocks a multiple of 3 but not of the main block's
+    /// vector count).
+    fn shape(self, out_channels: usize, direct: bool) -> TileShape {
+        fn of<K: Kernels>(_: K, out_channels: usize, direct: bool) -> TileShape {
+            let blocks = out_channels.div_ceil(K::LANES);
+            let main = if direct { K::DIRECT } else { K::MAIN };
             let block = if blocks % main.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
                 K::ALT
             } else {
@@ -93,14 +89,8 @@ impl Token {
                 block,
             }
         }
-        with_token!(self, k => of(k, spec, algorithm))
+        with_token!(self, k => of(k, out_channels, direct))
     }
-}
-
-/// Whether direct convolution stages `spec`'s input compactly, with fewer floats per pixel than
-/// `lanes`: a 3x3 kernel on fewer input channels than a block (the RGB first layer).
-fn is_compact(spec: &ConvSpec, lanes: usize) -> bool {
-    spec.kernel == 3 && spec.in_channels < lanes
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -255,7 +245,7 @@ impl Conv2dPlan {
         parallelism: Parallelism,
     ) -> Result<Self, WinogradError> {
         let token = Token::new(isa)?;
-        let tiles = token.shape(&spec, algorithm);
+        let tiles = token.shape(spec.out_channels, variant_of(algorithm).is_none());
         let bias = epilogue.bias.as_deref();
         let packed = match variant_of(algorithm) {
             None if algorithm == Algorithm::Auto => {
@@ -412,7 +402,7 @@ impl Conv2dPlan {
                 // all, and reading in place wins at every width. Measured in-process, 1 thread:
                 // 48→48 @112 s2 1.14x in place, 96→192 @28 s2 0.87x; 2 threads: 48→96 @56 s2
                 // 1.04–1.12x, 96→192 @28 s2 1.00–1.05x, 192→1280 @14 s2 1.02x (medians).
-                let compact = is_compact(&self.spec, lanes);
+                let compact = self.spec.kernel == 3 && c < lanes;
                 let in_place = !compact && (out_w >= IN_PLACE_MIN_WIDTH || threads >= 2);
                 let pad = if in_place { 0 } else { p };
                 let staged = Staged {
@@ -427,7 +417,9 @@ impl Conv2dPlan {
                 // The first-layer body holds one window per column besides the accumulators:
                 // with 8 columns × 3 vectors LLVM spilled accumulators to the stack, and the
                 // narrow block runs 3→48 @224 s2 1.31–1.34x faster (1 thread, AVX-512; 2
-                // threads 1.12–1.30x; AVX2 1.31x; 3→64 1.02–1.07x; in-process A/B, min of 300).
+                // threads 1.12–1.30x; AVX2 1.31x; in-process A/B, min of 300). 3→64 (2 vectors)
+                // ran as fast with 9 columns as with 7 (0.94–1.03x) and 1.18x faster than with
+                // the direct block's 10.
                 let block = if compact {
                     self.tiles.block.narrow()
                 } else {

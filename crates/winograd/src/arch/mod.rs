@@ -105,14 +105,6 @@ pub(crate) fn block_kind<K: Kernels>(block: RegisterBlock, main: RegisterBlock) 
     }
 }
 
-/// The main register block of a direct convolution for ISA `K`: `K::DIRECT`, except for the
-/// first-layer body on a compact staging (fewer input channels than lanes), which holds one
-/// input window per column in registers besides the accumulators and keeps `K::MAIN` (3→64
-/// @224 s2 ran 0.84–0.96x with 9 columns against 7, in-process A/B).
-pub(crate) fn direct_main<K: Kernels>(compact: bool) -> RegisterBlock {
-    if compact { K::MAIN } else { K::DIRECT }
-}
-
 /// Implements [`Kernels`] for a token: `isa_kernels!(Token, feature = "f1,f2", main = (columns,
 /// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs))`. Without `feature`, no `#[target_feature]` is applied (the
 /// scalar path). Each entry point instantiates the generic body for both register blocks.
@@ -185,12 +177,7 @@ macro_rules! isa_kernels {
                 kernel: usize,
                 job: DirectJob<'_>,
             ) {
-                match block_kind::<$token>(
-                    block,
-                    crate::arch::direct_main::<$token>(
-                        job.pitch < <$token as crate::simd::Simd>::LANES,
-                    ),
-                ) {
+                match block_kind::<$token>(block, <$token as crate::arch::Kernels>::DIRECT) {
                     BlockKind::Alt => kernels::direct::direct::<$token, $ac, $ar>(tok, kernel, job),
                     BlockKind::AltNarrow => {
                         kernels::direct::direct::<$token, { $ac - 1 }, $ar>(tok, kernel, job)
@@ -315,12 +302,7 @@ macro_rules! isa_kernels {
             ) {
                 use crate::arch::{BlockKind, block_kind};
                 use crate::kernels::direct::direct;
-                match block_kind::<$token>(
-                    block,
-                    crate::arch::direct_main::<$token>(
-                        job.pitch < <$token as crate::simd::Simd>::LANES,
-                    ),
-                ) {
+                match block_kind::<$token>(block, <$token as crate::arch::Kernels>::DIRECT) {
                     BlockKind::Alt => direct::<$token, $ac, $ar>(self, kernel, job),
                     BlockKind::AltNarrow => direct::<$token, { $ac - 1 }, $ar>(self, kernel, job),
                     BlockKind::MainNarrow => direct::<$token, { $dc - 1 }, $dr>(self, kernel, job),
