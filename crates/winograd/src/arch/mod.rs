@@ -50,7 +50,7 @@ impl RegisterBlock {
 
 /// The function set every ISA provides, plus its register-block shapes.
 pub(crate) trait Kernels: Simd {
-    /// The default register block.
+    /// The default register block of the Winograd kernels.
     const MAIN: RegisterBlock;
     /// The alternative block with 3 output-channel vectors, used when the channel-block count is
     /// a multiple of 3 but not of `MAIN.oc_vecs` (e.g. 48 channels on AVX-512), so no lane
@@ -60,8 +60,8 @@ pub(crate) trait Kernels: Simd {
     /// convolution re-reads every weight vector from L2 once per block of pixels, with no
     /// transform around its FMAs, so it gains from more columns than the Winograd GEMM, whose
     /// transforms need registers too: on AVX-512, 10 pixels × 2 vectors against 8 × 2 ran the
-    /// stride-2 RepVGG layers 1.04–1.12x faster, Winograd 0.87–1.04x; 12 × 2 spilled
-    /// accumulators (0.4x).
+    /// stride-2 RepVGG layers 1.03–1.13x faster on 1 thread (in-process A/B), Winograd
+    /// 0.87–1.04x; 12 × 2 spilled accumulators (0.4x).
     const DIRECT: RegisterBlock;
 
     /// Winograd input transform `V = Bᵀ·d·B` of one block of `block.columns` tiles. `block` is
@@ -79,7 +79,8 @@ pub(crate) trait Kernels: Simd {
     fn direct(self, block: RegisterBlock, kernel: usize, job: DirectJob<'_>);
 }
 
-/// Which of an ISA's four instantiated register blocks a [`RegisterBlock`] is.
+/// Which of a kernel family's four instantiated register blocks a [`RegisterBlock`] is (the
+/// main block is `MAIN` for Winograd, `DIRECT` for direct convolution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlockKind {
     Main,

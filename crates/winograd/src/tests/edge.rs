@@ -290,8 +290,9 @@ fn cancellation_in_a_single_output_channel() {
     .unwrap_or_else(|m| panic!("{m}"));
 }
 
-/// Every ISA instantiates four register blocks per kernel: its main and alternative (3-vector)
-/// blocks and one column narrower each, picked where they pad less (a 7x7 output, 49 tiles).
+/// Every ISA instantiates four register blocks per kernel: its main (`MAIN` for Winograd, `DIRECT`
+/// for direct convolution) and alternative (3-vector) blocks and one column narrower each, picked
+/// where they pad less (a 7x7 output, 49 tiles).
 /// For each ISA and algorithm this finds, among small layers with 2 or 3 channel blocks of
 /// outputs and sizes up to 16x48, one that runs each of the four, and checks it.
 #[test]
