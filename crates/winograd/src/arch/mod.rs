@@ -61,7 +61,7 @@ pub(crate) trait Kernels: Simd {
     /// transform around its FMAs, so it gains from more columns than the Winograd GEMM, whose
     /// transforms need registers too: on AVX-512, 10 pixels × 2 vectors against 8 × 2 ran the
     /// stride-2 RepVGG layers 1.03–1.13x faster on 1 thread (in-process A/B), Winograd
-    /// 0.87–1.04x; 12 × 2 spilled accumulators (0.4x).
+    /// 0.87–1.04x; 12 × 2 spilled accumulators (0.35–0.66x).
     const DIRECT: RegisterBlock;
 
     /// Winograd input transform `V = Bᵀ·d·B` of one block of `block.columns` tiles. `block` is
@@ -107,8 +107,10 @@ pub(crate) fn block_kind<K: Kernels>(block: RegisterBlock, main: RegisterBlock) 
 }
 
 /// Implements [`Kernels`] for a token: `isa_kernels!(Token, feature = "f1,f2", main = (columns,
-/// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs))`. Without `feature`, no `#[target_feature]` is applied (the
-/// scalar path). Each entry point instantiates the generic body for both register blocks.
+/// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs))`. Without `feature`, no
+/// `#[target_feature]` is applied (the scalar path). Each entry point instantiates the generic
+/// body for its family's main block (`main` for Winograd, `direct` for direct convolution), the
+/// alternative block and one column narrower each.
 macro_rules! isa_kernels {
     ($token:ident, feature = $feature:literal, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal)) => {
         mod entry {

@@ -335,6 +335,45 @@ fn every_register_block_including_the_narrow_ones() {
     }
 }
 
+/// The first-layer body on a compact staging (fewer input channels than lanes, the RGB stem)
+/// always runs the narrow form of its block: for 2 and 3 output vectors on every ISA, an RGB
+/// stride-2 layer takes that block and matches the oracle.
+#[test]
+fn the_first_layer_runs_the_narrow_blocks() {
+    for isa in tested_isas() {
+        for vecs in [2, 3] {
+            let spec = ConvSpec::conv3x3(3, vecs * isa.lanes(), 2, 1);
+            let input = [1, 3, 13, 21];
+            let w = Data::signed(&spec, input, 3).w;
+            let plan = Conv2dPlan::new(
+                spec,
+                &w,
+                &Epilogue::none(),
+                &options(Algorithm::Direct, isa),
+            )
+            .unwrap();
+            let block = plan.register_block(input).unwrap();
+            assert_eq!(block.oc_vecs, vecs, "{vecs} vectors on {isa}: {block:?}");
+            let planned = ConvSpec::conv3x3(isa.lanes() + 5, vecs * isa.lanes(), 2, 1);
+            let wide = Conv2dPlan::new(
+                planned,
+                &Data::signed(&planned, [1, isa.lanes() + 5, 1, 1], 3).w,
+                &Epilogue::none(),
+                &options(Algorithm::Direct, isa),
+            )
+            .unwrap()
+            .register_block([1, isa.lanes() + 5, 1024, 1024])
+            .unwrap();
+            assert_eq!(block, wide.narrow(), "{vecs} vectors on {isa}");
+            let name = format!(
+                "RGB first layer, {vecs} vectors x {} columns on {isa}",
+                block.columns
+            );
+            try_check(&name, spec, input, DIRECT, Bias::Yes, 21).unwrap_or_else(|m| panic!("{m}"));
+        }
+    }
+}
+
 /// Direct convolution of outputs at least 32 wide reads a blocked input in place and applies
 /// the padding itself (border taps read as zero); narrower outputs read a padded staging. Both
 /// sides of that width, strides 1 and 2, paddings 1 and 2, groups, channel counts that are not a
