@@ -891,11 +891,10 @@ fn for_each_band<const P: usize>(
 ) {
     let part_len = scratch.len() / parts;
     let left_parts = parts / 2;
-    let first = (band.rows * left_parts / parts).div_ceil(align) * align;
-    if parts <= 1 || first == 0 || first >= band.rows {
+    let Some(first) = band_split(band.rows, parts, align) else {
         f(band, &mut scratch[..part_len]);
         return;
-    }
+    };
     let (a, b) = band.split(first);
     let (sa, sb) = scratch.split_at_mut(left_parts * part_len);
     let right_parts = parts - left_parts;
@@ -913,18 +912,27 @@ fn for_each_band<const P: usize>(
     }
 }
 
+/// Where [`for_each_band`] splits `rows` rows for `parts` bands: the first `parts / 2` bands
+/// get the returned number of rows (a multiple of `align`), the others the rest; `None` when
+/// the rows stay one band.
+fn band_split(rows: usize, parts: usize, align: usize) -> Option<usize> {
+    if parts <= 1 {
+        return None;
+    }
+    let first = (rows * (parts / 2) / parts).div_ceil(align) * align;
+    (first > 0 && first < rows).then_some(first)
+}
+
 /// The most rows any of the bands [`for_each_band`] cuts `rows` rows into.
 fn band_rows_max(rows: usize, parts: usize, align: usize) -> usize {
-    let left_parts = parts / 2;
-    let first = (rows * left_parts / parts).div_ceil(align) * align;
-    if parts <= 1 || first == 0 || first >= rows {
-        return rows;
+    match band_split(rows, parts, align) {
+        None => rows,
+        Some(first) => band_rows_max(first, parts / 2, align).max(band_rows_max(
+            rows - first,
+            parts - parts / 2,
+            align,
+        )),
     }
-    band_rows_max(first, left_parts, align).max(band_rows_max(
-        rows - first,
-        parts - left_parts,
-        align,
-    ))
 }
 
 /// The Winograd variant of an algorithm (`None` for direct / auto).
