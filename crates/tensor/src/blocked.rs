@@ -1,7 +1,7 @@
 //! [`BlockedTensor`]: the channel-blocked NCHWc layout.
 
 use crate::tensor::checked_numel;
-use crate::{Shape, Tensor, TensorError};
+use crate::{AlignedVec, Shape, Tensor, TensorError};
 
 /// Channel block sizes the kernels use: one SSE/NEON (4), AVX2 (8) or AVX-512 (16) register of f32.
 pub const BLOCK_SIZES: [usize; 3] = [4, 8, 16];
@@ -10,12 +10,13 @@ pub const BLOCK_SIZES: [usize; 3] = [4, 8, 16];
 /// `(n, ch, h, w)` lives at `(((n·B + ch / c)·H + h)·W + w)·c + ch % c` with `B = ⌈C / c⌉`.
 ///
 /// The lanes of the last block beyond `C` are padding and are always zero, so SIMD kernels can
-/// load full blocks and reductions over channels stay exact.
+/// load full blocks and reductions over channels stay exact. The data starts on a cache line
+/// ([`AlignedVec`]), so every channel block of every pixel is one aligned vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockedTensor {
     shape: Shape,
     block: usize,
-    data: Vec<f32>,
+    data: AlignedVec,
 }
 
 impl BlockedTensor {
@@ -27,7 +28,7 @@ impl BlockedTensor {
         Ok(Self {
             shape,
             block,
-            data: vec![0.0; len],
+            data: AlignedVec::zeros(len),
         })
     }
 

@@ -3,11 +3,13 @@
 //!
 //! - [`Tensor`]: owned `f32` data in NCHW order with a checked shape `[N, C, H, W]`.
 //! - [`BlockedTensor`]: the channel-blocked NCHWc layout (`c` = 4, 8 or 16) kernels chain layers in.
+//! - [`AlignedVec`]: cache-line-aligned `f32` storage for what SIMD kernels stream.
 //! - [`ConvSpec`] and [`Epilogue`]: a convolution's geometry and its fused bias + ReLU, validated once.
 //! - [`reference`](mod@reference): naive, f64-accumulating implementations of every op (the oracle).
 //! - [`tolerance`]: the one comparison helper every test in the workspace uses.
 //! - [`rng`]: a tiny deterministic generator for synthetic weights and test data.
 
+mod aligned;
 mod blocked;
 mod error;
 pub mod reference;
@@ -16,6 +18,7 @@ mod spec;
 mod tensor;
 pub mod tolerance;
 
+pub use aligned::{ALIGN_BYTES, ALIGN_FLOATS, AlignedVec};
 pub use blocked::{BLOCK_SIZES, BlockedTensor};
 pub use error::TensorError;
 pub use spec::{ConvSpec, Epilogue};

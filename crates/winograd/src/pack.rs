@@ -8,7 +8,7 @@
 //! when `C_out/g` is a multiple of `R·L` (every grouped RepVGG layer) no zero is multiplied.
 
 use crate::transforms::Variant;
-use reparam_tensor::{ConvSpec, Tensor};
+use reparam_tensor::{AlignedVec, ConvSpec, Tensor};
 
 /// One output-channel group of a packed layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +30,9 @@ pub(crate) struct Packed {
     pub group_width: usize,
     /// The groups, in output-channel order.
     pub groups: Vec<OcGroup>,
-    /// All groups' weights, concatenated.
-    pub weights: Vec<f32>,
+    /// All groups' weights, concatenated (each group starts on a cache line: its offset is a
+    /// multiple of the group width).
+    pub weights: AlignedVec,
     /// Bias per group, `R·L` each (zero padded).
     pub bias: Vec<f32>,
 }
@@ -120,7 +121,7 @@ fn pack(
     Packed {
         group_width: width,
         groups,
-        weights,
+        weights: AlignedVec::from_slice(&weights),
         bias: packed_bias,
     }
 }

@@ -9,7 +9,10 @@ use crate::stage::{Staged, blocked_to_nchw};
 use crate::transforms::Variant;
 use crate::{Algorithm, Isa, Parallelism, PlanOptions, WinogradError, auto};
 use rayon::prelude::*;
-use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Shape, Tensor, TensorError};
+use reparam_tensor::{
+    ALIGN_BYTES, ALIGN_FLOATS, AlignedVec, BlockedTensor, ConvSpec, Epilogue, Shape, Tensor,
+    TensorError,
+};
 use std::sync::Mutex;
 
 /// The detected capability token of the plan's ISA.
@@ -122,7 +125,7 @@ pub struct Conv2dPlan {
     tiles: TileShape,
     parallelism: Parallelism,
     packed: Packed,
-    scratch: Mutex<Vec<f32>>,
+    scratch: Mutex<AlignedVec>,
 }
 
 /// Smallest output width at which direct convolution on one thread reads its input in place
@@ -283,7 +286,7 @@ impl Conv2dPlan {
             tiles,
             parallelism,
             packed,
-            scratch: Mutex::new(Vec::new()),
+            scratch: Mutex::new(AlignedVec::default()),
         })
     }
 
@@ -461,7 +464,8 @@ impl Conv2dPlan {
         self.parallelism == Parallelism::Rayon
     }
 
-    /// `(staged, V, M, blocked output)` scratch lengths in floats.
+    /// `(staged, V, M, blocked output)` scratch lengths in floats. In the buffer each part takes
+    /// a whole number of cache lines, so that every part starts aligned when the first does.
     fn scratch_parts(&self, geo: &Geometry) -> [usize; 4] {
         let (v, m) = match geo.winograd {
             Some(wg) => {
@@ -497,8 +501,11 @@ impl Conv2dPlan {
     /// own GEMM scratch, and band-major Winograd runs give each band its own transformed input):
     /// call it in the pool that will run the plan. A buffer sized in a smaller
     /// pool is reported as [`WinogradError::ScratchTooSmall`], never overrun.
+    ///
+    /// The length includes up to one cache line of slack: the kernels start their scratch on a
+    /// cache-line boundary, so a buffer of this length works wherever it starts.
     pub fn scratch_len(&self, input: Shape) -> Result<usize, WinogradError> {
-        Ok(self.scratch_parts(&self.geometry(input)?).iter().sum())
+        Ok(scratch_floats(self.scratch_parts(&self.geometry(input)?)))
     }
 
     /// Runs on NCHW tensors using the plan's own scratch buffer (grown on the first run with a
@@ -600,7 +607,7 @@ impl Conv2dPlan {
         let needed = self.scratch_len(input)?;
         let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         if scratch.len() < needed {
-            scratch.resize(needed, 0.0);
+            *scratch = AlignedVec::zeros(needed);
         }
         f(&mut scratch)
     }
@@ -687,17 +694,27 @@ impl Conv2dPlan {
         scratch: &'s mut [f32],
     ) -> Result<[&'s mut [f32]; 4], WinogradError> {
         let parts = self.scratch_parts(geo);
-        let needed: usize = parts.iter().sum();
+        // The length rule does not depend on where the buffer starts (see `scratch_len`).
+        let needed = scratch_floats(parts);
         if scratch.len() < needed {
             return Err(WinogradError::ScratchTooSmall {
                 needed,
                 actual: scratch.len(),
             });
         }
-        let (staged, rest) = scratch.split_at_mut(parts[0]);
-        let (v, rest) = rest.split_at_mut(parts[1]);
-        let (m, rest) = rest.split_at_mut(parts[2]);
-        Ok([staged, v, m, &mut rest[..parts[3]]])
+        // Skip to the first cache-line boundary: every vector the kernels load from or store to
+        // scratch is then aligned (a split 64-byte access touches two cache lines).
+        let skip = scratch
+            .as_ptr()
+            .align_offset(ALIGN_BYTES)
+            .min(ALIGN_FLOATS - 1);
+        let mut rest = &mut scratch[skip..];
+        Ok(parts.map(|len| {
+            let (part, tail) =
+                std::mem::take(&mut rest).split_at_mut(len.next_multiple_of(ALIGN_FLOATS));
+            rest = tail;
+            &mut part[..len]
+        }))
     }
 
     /// Convolves one image into one NCHWc output image: `staged` is the unpadded NCHWc image,
@@ -876,6 +893,17 @@ impl Conv2dPlan {
             },
         );
     }
+}
+
+/// Floats of scratch for parts of lengths `parts`: each rounded up to whole cache lines, plus
+/// the slack that lets the first start on one wherever the buffer starts.
+fn scratch_floats(parts: [usize; 4]) -> usize {
+    parts
+        .iter()
+        .map(|len| len.next_multiple_of(ALIGN_FLOATS))
+        .sum::<usize>()
+        + ALIGN_FLOATS
+        - 1
 }
 
 /// Splits `band` into `parts` bands of whole multiples of `align` rows (the last may be shorter)

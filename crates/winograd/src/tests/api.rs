@@ -5,7 +5,9 @@ use super::{
     ALL, Data, Oracle, check_plan, options, tested_isas, tolerance, visible, winograd_eligible,
 };
 use crate::{Algorithm, Conv2dPlan, ISA_ENV, Isa, Parallelism, PlanOptions, WinogradError};
-use reparam_tensor::{BLOCK_SIZES, BlockedTensor, ConvSpec, Epilogue, Tensor, TensorError};
+use reparam_tensor::{
+    ALIGN_FLOATS, BLOCK_SIZES, BlockedTensor, ConvSpec, Epilogue, Tensor, TensorError,
+};
 use std::fmt;
 use std::process::Command;
 
@@ -30,7 +32,7 @@ fn is_invalid<T>(r: &Result<T, WinogradError>, field: &str) -> bool {
 }
 
 #[test]
-fn scratch_of_exactly_scratch_len_works_and_one_less_is_refused() {
+fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
     let (spec, data) = small();
     let ep = bias_relu(&data);
     for isa in tested_isas() {
@@ -53,6 +55,14 @@ fn scratch_of_exactly_scratch_len_works_and_one_less_is_refused() {
             plan.run_with_scratch(&data.x, &mut out, &mut longer)
                 .unwrap();
             assert_eq!(out, expected, "{ctx}: longer scratch");
+            // Wherever the buffer starts relative to a cache line, `len` floats are enough and
+            // the result is the same.
+            for start in 0..ALIGN_FLOATS {
+                out.data_mut().fill(f32::NAN);
+                plan.run_with_scratch(&data.x, &mut out, &mut longer[start..][..len])
+                    .unwrap_or_else(|e| panic!("{ctx}: scratch at +{start}: {e}"));
+                assert_eq!(out, expected, "{ctx}: scratch at +{start}");
+            }
             for short in [len - 1, 0] {
                 let r = plan.run_with_scratch(&data.x, &mut out, &mut scratch[..short]);
                 assert_eq!(
