@@ -278,21 +278,30 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     v: &mut [f32],
 ) {
     let a = T::A;
-    for t in 0..NT {
-        let tile = job.first_tile + t;
-        if tile >= job.tiles {
-            for bc in 0..a * a * job.channel_blocks {
-                v[(bc * NT + t) * S::LANES..][..S::LANES].fill(0.0);
+    // Channel blocks outermost. The stores are most of this transform's time: with every store
+    // aimed at one L1-resident spot (a deliberately wrong-result experiment, GEMM skipped) the
+    // transform of 48 channels @56 F(6,3) ran in 0.64x the time, of 192 channels @14 F(4,3) in
+    // 0.43x. Within a channel block the block's tiles lie side by side, so consecutive tiles
+    // fill adjacent cache lines instead of lines a whole `[cb][t]` panel apart. In-process A/B
+    // against tiles outermost: 1.02–1.08x on the stride-1 RepVGG layers (1 thread), 1.01–1.12x
+    // (2 threads), AVX2 1.00–1.05x.
+    for cb in 0..job.channel_blocks {
+        for t in 0..NT {
+            let tile = job.first_tile + t;
+            if tile >= job.tiles {
+                for b in 0..a * a {
+                    v[((b * job.channel_blocks + cb) * NT + t) * S::LANES..][..S::LANES].fill(0.0);
+                }
+                continue;
             }
-            continue;
-        }
-        let (y0, x0) = ((tile / job.tiles_x) * T::M, (tile % job.tiles_x) * T::M);
-        // The window's rows and columns y0 − 1 .. y0 − 1 + α, x0 − 1 .. x0 − 1 + α lie inside
-        // the image for all but the border tiles, which take the clipping path.
-        if y0 >= 1 && x0 >= 1 && y0 - 1 + a <= job.h && x0 - 1 + a <= job.w {
-            transform_window::<S, T, NT, false>(s, job, (y0, x0), t, v);
-        } else {
-            transform_window::<S, T, NT, true>(s, job, (y0, x0), t, v);
+            let (y0, x0) = ((tile / job.tiles_x) * T::M, (tile % job.tiles_x) * T::M);
+            // The window's rows and columns y0 − 1 .. y0 − 1 + α, x0 − 1 .. x0 − 1 + α lie
+            // inside the image for all but the border tiles, which take the clipping path.
+            if y0 >= 1 && x0 >= 1 && y0 - 1 + a <= job.h && x0 - 1 + a <= job.w {
+                transform_window::<S, T, NT, false>(s, job, (y0, x0), (t, cb), v);
+            } else {
+                transform_window::<S, T, NT, true>(s, job, (y0, x0), (t, cb), v);
+            }
         }
     }
 }
@@ -305,7 +314,7 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
     s: S,
     job: &InputJob<'_>,
     (y0, x0): (usize, usize),
-    t: usize,
+    (t, cb): (usize, usize),
     v: &mut [f32],
 ) {
     let l = S::LANES;
@@ -320,7 +329,7 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
     };
     // Window column j is inside the image.
     let inside = |j: usize| j < a && (!CLIP || (x0 + j >= 1 && x0 + j <= w));
-    for cb in 0..job.channel_blocks {
+    {
         let src = &job.input[cb * plane..][..plane];
         // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
         let cols = eight_columns!(j => {
