@@ -278,10 +278,10 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     v: &mut [f32],
 ) {
     let a = T::A;
-    // Channel blocks outermost. The stores are most of this transform's time: with every store
-    // aimed at one L1-resident spot (a deliberately wrong-result experiment, GEMM skipped) the
-    // transform of 48 channels @56 F(6,3) ran in 0.64x the time, of 192 channels @14 F(4,3) in
-    // 0.43x. Within a channel block the block's tiles lie side by side, so consecutive tiles
+    // Channel blocks outermost. The stores take a third to over half of this transform's time:
+    // with every store aimed at one L1-resident spot (a deliberately wrong-result experiment,
+    // GEMM skipped) the transform of 48 channels @56 F(6,3) ran in 0.64x the time, of 192
+    // channels @14 F(4,3) in 0.43x. Within a channel block the block's tiles lie side by side, so consecutive tiles
     // fill adjacent cache lines instead of lines a whole `[cb][t]` panel apart. In-process A/B
     // against tiles outermost: 1.02–1.08x on the stride-1 RepVGG layers (1 thread), 1.01–1.12x
     // (2 threads), AVX2 1.00–1.05x.
