@@ -58,6 +58,12 @@ fn winograd_work(h: usize, w: usize, m: usize) -> usize {
 /// as at every 14x14 A0 layer. F(6,3) and F(4,3) at 56 were within the noise of separate sweeps
 /// too; the in-process comparison below separates them.
 ///
+/// Re-checked the same way (one sweep of two runs, smaller median) after the buffers were
+/// cache-line aligned and the input transform reordered (commit 18cbe82): every rule still
+/// picks the fastest variant — A0 @56 F(6,3) 0.38 vs F(4,3) 0.40 ms, @28 F(4,3) 0.27 vs F(6,3)
+/// 0.33, @14 F(4,3) 0.36 vs F(2,3) 0.40; B0 @28 F(4,3) 0.13 vs F(6,3) 0.14, @14 F(4,3) 0.17
+/// vs F(2,3) 0.19, @7 F(2,3) 0.26 vs direct 0.41.
+///
 /// F(6,3) against F(4,3), measured later the same day after the band-major schedule landed,
 /// in-process (both plans linked into one program, calls interleaved, min / median of 100–300
 /// runs, 1 thread, AVX-512F), as F(4,3)'s time over F(6,3)'s (above 1: F(6,3) faster) and
