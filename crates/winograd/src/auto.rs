@@ -32,7 +32,7 @@ fn winograd_work(h: usize, w: usize, m: usize) -> usize {
 ///
 /// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
 /// per group (below that the transforms dominate); then F(6,3) when the smaller output side is
-/// at least [`F63_MIN_SIDE`] and its work ([`winograd_work`]: 64 products per 6x6 tile against
+/// at least [`F63_MIN_SIDE`] and its work (`winograd_work`: 64 products per 6x6 tile against
 /// 36 per 4x4 tile, tiles padded to register blocks) is at most [`F63_MAX_WORK_PERCENT`] % of
 /// F(4,3)'s; else F(4,3) when the smaller side is at least [`F43_MIN_SIDE`]; else F(2,3) (a 4x4
 /// tile on a 7x7 image pads it to 8x8 and wastes 31 % of the work).
