@@ -56,32 +56,57 @@ impl Staged {
         match self.lanes {
             4 | 8 | 16 => with_lanes!(self.lanes, stage_nchw_l(self, src, dst, parallel)),
             // Compact: interleave the channels' rows pixel by pixel.
-            3 => {
-                let (plane, w) = (self.h * self.w, self.w);
-                self.fill_rows(dst, parallel, &|_, y, interior| {
-                    let rows: [&[f32]; 3] =
-                        std::array::from_fn(|ch| &src[ch * plane + y * w..][..w]);
-                    // Constant-length pixels and rows of exactly `w`: no bounds checks (RGB).
-                    for (x, px) in interior
-                        .as_chunks_mut::<3>()
-                        .0
-                        .iter_mut()
-                        .enumerate()
-                        .take(w)
-                    {
-                        *px = [rows[0][x], rows[1][x], rows[2][x]];
-                    }
-                });
+            _ => self.fill_rows(dst, parallel, &|_, y, interior| {
+                self.compact_row(src, y, interior);
+            }),
+        }
+    }
+
+    /// Staged rows `first .. first + rows` (padded coordinates) of the compact staging of the
+    /// NCHW image `src`, into `dst` (`rows·wp·C` floats; rows past the staging are zero). The
+    /// first layer stages one chunk of rows right before it convolves them, so the staged rows
+    /// are still in cache when the kernel reads them.
+    pub fn stage_nchw_rows(&self, src: &[f32], dst: &mut [f32], first: usize, rows: usize) {
+        let (c, pad, h, w) = (self.channels, self.pad, self.h, self.w);
+        debug_assert_eq!(self.lanes, c, "compact staging only");
+        for (i, row) in dst[..rows * self.wp * c]
+            .chunks_exact_mut(self.wp * c)
+            .enumerate()
+        {
+            let yy = first + i;
+            if yy < pad || yy >= pad + h {
+                row.fill(0.0);
+                continue;
             }
-            _ => {
-                let (c, plane, w) = (self.channels, self.h * self.w, self.w);
-                self.fill_rows(dst, parallel, &|_, y, interior| {
-                    for (x, px) in interior.chunks_exact_mut(c).enumerate() {
-                        for (ch, value) in px.iter_mut().enumerate() {
-                            *value = src[ch * plane + y * w + x];
-                        }
-                    }
-                });
+            let (left, rest) = row.split_at_mut(pad * c);
+            left.fill(0.0);
+            let (interior, right) = rest.split_at_mut(w * c);
+            right.fill(0.0);
+            self.compact_row(src, yy - pad, interior);
+        }
+    }
+
+    /// Image row `y` of the NCHW image `src` interleaved pixel by pixel into `interior` (`w·C`
+    /// floats): the compact staging's row.
+    fn compact_row(&self, src: &[f32], y: usize, interior: &mut [f32]) {
+        let (c, plane, w) = (self.channels, self.h * self.w, self.w);
+        if c == 3 {
+            let rows: [&[f32]; 3] = std::array::from_fn(|ch| &src[ch * plane + y * w..][..w]);
+            // Constant-length pixels and rows of exactly `w`: no bounds checks (RGB).
+            for (x, px) in interior
+                .as_chunks_mut::<3>()
+                .0
+                .iter_mut()
+                .enumerate()
+                .take(w)
+            {
+                *px = [rows[0][x], rows[1][x], rows[2][x]];
+            }
+        } else {
+            for (x, px) in interior.chunks_exact_mut(c).enumerate() {
+                for (ch, value) in px.iter_mut().enumerate() {
+                    *value = src[ch * plane + y * w + x];
+                }
             }
         }
     }

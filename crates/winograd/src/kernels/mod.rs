@@ -4,7 +4,9 @@
 //!
 //! Data layouts (L = lanes of the ISA):
 //! - direct input: one staged image, `[C_in/L][Hp][Wp][L]` with a zero halo of the
-//!   convolution's padding, so register blocks never need bounds checks;
+//!   convolution's padding, so register blocks never need bounds checks (the first layer from
+//!   an NCHW input: the staged rows of one chunk of output rows, see `Conv2dPlan`), or an
+//!   unpadded NCHWc image read in place, the kernel clipping its own border taps;
 //! - Winograd input: one unpadded NCHWc image `[C_in/L][H][W][L]` (a blocked input in place);
 //!   the input transform clips the windows of border tiles itself;
 //! - output: one image, `[C_out/L][H_out][W_out][L]` (NCHWc); padding lanes are written as

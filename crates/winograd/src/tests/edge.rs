@@ -1,9 +1,10 @@
 //! Named edge cases. Each test is a list of named cases; a failure message starts with
 //! ``case `NAME`:`` and names the algorithm, ISA, spec, input shape and epilogue.
 
-use super::{ALL, Bias, Data, check, options, tested_isas, try_check};
-use crate::{Algorithm, Conv2dPlan};
-use reparam_tensor::{ConvSpec, Epilogue};
+use super::{ALL, Bias, Data, check, options, same_bits, tested_isas, try_check};
+use crate::{Algorithm, Conv2dPlan, Parallelism, PlanOptions};
+use rayon::ThreadPoolBuilder;
+use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue};
 use std::collections::BTreeMap;
 
 const DIRECT: &[Algorithm] = &[Algorithm::Direct];
@@ -422,5 +423,80 @@ fn wide_outputs_clip_their_own_padding() {
     ];
     for (name, spec, input) in cases {
         check(name, spec, input, DIRECT);
+    }
+}
+
+/// The first layer from an NCHW input stages and convolves chunks of output rows
+/// (`FIRST_LAYER_CHUNK_ROWS`), on one thread for images whose whole staging would exceed
+/// `FIRST_LAYER_CHUNK_MIN_BYTES` and always on several; a blocked input is staged whole. Both
+/// give the same bits: odd sizes whose last chunk is short, strides 1 and 2, 3 and 4 channels,
+/// groups, N = 2, on one thread and on two.
+#[test]
+fn first_layer_chunks_match_the_whole_staging() {
+    let pools: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|n| (n, ThreadPoolBuilder::new().num_threads(n).build().unwrap()))
+        .collect();
+    let cases = [
+        (
+            "rgb 3->48 s2",
+            ConvSpec::conv3x3(3, 48, 2, 1),
+            [2, 3, 229, 227],
+        ),
+        (
+            "rgb 3->64 s1",
+            ConvSpec::conv3x3(3, 64, 1, 1),
+            [1, 3, 219, 233],
+        ),
+        ("4->24 s2", ConvSpec::conv3x3(4, 24, 2, 1), [1, 4, 205, 201]),
+        (
+            "rgb g3 3->48 s2",
+            ConvSpec::conv3x3(3, 48, 2, 3),
+            [1, 3, 227, 229],
+        ),
+        (
+            "rgb 3->32 s2 small",
+            ConvSpec::conv3x3(3, 32, 2, 1),
+            [1, 3, 37, 19],
+        ),
+    ];
+    for (name, spec, input) in cases {
+        let data = Data::signed(&spec, input, 29);
+        let epilogue = Epilogue::bias_relu(data.bias.clone());
+        for isa in tested_isas() {
+            if input[1] >= isa.lanes() {
+                continue;
+            }
+            for parallelism in [Parallelism::Sequential, Parallelism::Rayon] {
+                let options = PlanOptions {
+                    parallelism,
+                    ..options(Algorithm::Direct, isa)
+                };
+                let plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options).unwrap();
+                let out_shape = plan.output_shape(input).unwrap();
+                let xb = BlockedTensor::from_nchw(&data.x, plan.block()).unwrap();
+                for (threads, pool) in &pools {
+                    let ctx = format!("{name} on {isa}, {parallelism:?}, {threads} threads");
+                    // Large images by chunks always; small ones only on several threads.
+                    let several = parallelism == Parallelism::Rayon && *threads >= 2;
+                    let expected = input[2] > 100 || several;
+                    let chunks = pool.install(|| plan.stages_by_chunks(input).unwrap());
+                    assert_eq!(chunks, expected, "{ctx}: staged by chunks");
+                    let mut whole = BlockedTensor::zeros(out_shape, plan.block()).unwrap();
+                    let mut chunked = BlockedTensor::zeros(out_shape, plan.block()).unwrap();
+                    chunked.data_mut().fill(f32::NAN);
+                    pool.install(|| {
+                        plan.run_blocked(&xb, &mut whole).unwrap();
+                        plan.run_nchw_to_blocked(&data.x, &mut chunked).unwrap();
+                    });
+                    assert!(
+                        whole.data().iter().any(|&v| v != 0.0),
+                        "{ctx}: degenerate all-zero output"
+                    );
+                    same_bits(&chunked.to_nchw(), &whole.to_nchw(), &ctx)
+                        .unwrap_or_else(|m| panic!("{m}"));
+                }
+            }
+        }
     }
 }
