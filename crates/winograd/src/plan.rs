@@ -811,30 +811,13 @@ impl Conv2dPlan {
                     let staged_rows = (chunk.rows - 1) * stride + self.spec.kernel;
                     let buffer = &mut buffer[..chunk_len];
                     st.stage_nchw_rows(image, buffer, chunk.row0 * stride, staged_rows);
-                    for (j, g) in self.packed.groups.iter().enumerate() {
+                    for j in 0..self.packed.groups.len() {
                         let mut out = chunk.group(j * planes_per_group, planes_per_group);
                         // Rows relative to the chunk's staging.
                         out.row0 = 0;
-                        k.direct(
-                            geo.block,
-                            self.spec.kernel,
-                            DirectJob {
-                                w: self.packed.group_weights(j),
-                                next_w: self.packed.next_group_weights(j),
-                                c_start: g.k_start,
-                                c_len: g.k_len,
-                                input: buffer,
-                                pitch: st.lanes,
-                                hp: staged_rows,
-                                wp: st.wp,
-                                pad: 0,
-                                stride,
-                                bias: self.packed.group_bias(j),
-                                relu: self.relu,
-                                out,
-                                out_w: geo.out_w,
-                            },
-                        );
+                        let staging = (buffer as &[f32], staged_rows, st.wp, 0);
+                        let job = self.direct_job(geo, j, staging, out);
+                        k.direct(geo.block, self.spec.kernel, job);
                     }
                 }
             },
@@ -864,28 +847,13 @@ impl Conv2dPlan {
         let row_len = geo.out_w * lanes;
         match geo.winograd {
             None => for_each_chunk(par, out, group_out, |j, out_j| {
-                let g = &self.packed.groups[j];
                 let band = Band::whole(out_j, geo.out_h, row_len);
+                let staging = (staged, st.hp, st.wp, self.spec.padding - st.pad);
                 for_each_band(par, band, &mut [], geo.bands, 1, &|band, _| {
                     k.direct(
                         geo.block,
                         self.spec.kernel,
-                        DirectJob {
-                            w: self.packed.group_weights(j),
-                            next_w: self.packed.next_group_weights(j),
-                            c_start: g.k_start,
-                            c_len: g.k_len,
-                            input: staged,
-                            pitch: st.lanes,
-                            hp: st.hp,
-                            wp: st.wp,
-                            pad: self.spec.padding - st.pad,
-                            stride: self.spec.stride,
-                            bias: self.packed.group_bias(j),
-                            relu: self.relu,
-                            out: band,
-                            out_w: geo.out_w,
-                        },
+                        self.direct_job(geo, j, staging, band),
                     )
                 })
             }),
@@ -911,6 +879,34 @@ impl Conv2dPlan {
                     })
                 });
             }
+        }
+    }
+
+    /// Output-channel group `j`'s direct-convolution job on `(input, hp, wp, pad)` (a staging of
+    /// `geo.staged`'s pixel layout, `hp × wp` pixels, `pad` applied by the kernel), writing `out`.
+    fn direct_job<'a>(
+        &'a self,
+        geo: &Geometry,
+        j: usize,
+        (input, hp, wp, pad): (&'a [f32], usize, usize, usize),
+        out: Band<'a>,
+    ) -> DirectJob<'a> {
+        let g = &self.packed.groups[j];
+        DirectJob {
+            w: self.packed.group_weights(j),
+            next_w: self.packed.next_group_weights(j),
+            c_start: g.k_start,
+            c_len: g.k_len,
+            input,
+            pitch: geo.staged.lanes,
+            hp,
+            wp,
+            pad,
+            stride: self.spec.stride,
+            bias: self.packed.group_bias(j),
+            relu: self.relu,
+            out,
+            out_w: geo.out_w,
         }
     }
 

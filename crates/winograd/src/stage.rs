@@ -67,23 +67,31 @@ impl Staged {
     /// first layer stages one chunk of rows right before it convolves them, so the staged rows
     /// are still in cache when the kernel reads them.
     pub fn stage_nchw_rows(&self, src: &[f32], dst: &mut [f32], first: usize, rows: usize) {
-        let (c, pad, h, w) = (self.channels, self.pad, self.h, self.w);
+        let c = self.channels;
         debug_assert_eq!(self.lanes, c, "compact staging only");
         for (i, row) in dst[..rows * self.wp * c]
             .chunks_exact_mut(self.wp * c)
             .enumerate()
         {
-            let yy = first + i;
-            if yy < pad || yy >= pad + h {
-                row.fill(0.0);
-                continue;
-            }
-            let (left, rest) = row.split_at_mut(pad * c);
-            left.fill(0.0);
-            let (interior, right) = rest.split_at_mut(w * c);
-            right.fill(0.0);
-            self.compact_row(src, yy - pad, interior);
+            self.staged_row(row, first + i, |y, interior| {
+                self.compact_row(src, y, interior);
+            });
         }
+    }
+
+    /// Writes staged row `yy` (`wp·L` floats): zero above and below the image, else the left
+    /// halo, the interior from `fill(y = yy − pad, interior)` and the right margin.
+    fn staged_row(&self, row: &mut [f32], yy: usize, fill: impl FnOnce(usize, &mut [f32])) {
+        let (l, pad) = (self.lanes, self.pad);
+        if yy < pad || yy >= pad + self.h {
+            row.fill(0.0);
+            return;
+        }
+        let (left, rest) = row.split_at_mut(pad * l);
+        left.fill(0.0);
+        let (interior, right) = rest.split_at_mut(self.w * l);
+        right.fill(0.0);
+        fill(yy - pad, interior);
     }
 
     /// Image row `y` of the NCHW image `src` interleaved pixel by pixel into `interior` (`w·C`
@@ -155,21 +163,10 @@ impl Staged {
         parallel: bool,
         fill: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
     ) {
-        let l = self.lanes;
-        let (pad, h, w, hp, wp) = (self.pad, self.h, self.w, self.hp, self.wp);
-        // Staged row `yy` of block `cb`: zero above and below the image, else the left halo,
-        // the interior (source row yy − pad) and the right margin.
+        let (l, hp, wp) = (self.lanes, self.hp, self.wp);
         let row = |(i, row): (usize, &mut [f32])| {
             let (cb, yy) = (i / hp, i % hp);
-            if yy < pad || yy >= pad + h {
-                row.fill(0.0);
-                return;
-            }
-            let (left, rest) = row.split_at_mut(pad * l);
-            left.fill(0.0);
-            let (interior, right) = rest.split_at_mut(w * l);
-            right.fill(0.0);
-            fill(cb, yy - pad, interior);
+            self.staged_row(row, yy, |y, interior| fill(cb, y, interior));
         };
         let rows = &mut dst[..self.len()];
         if parallel {
