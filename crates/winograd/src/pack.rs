@@ -30,8 +30,8 @@ pub(crate) struct Packed {
     pub group_width: usize,
     /// The groups, in output-channel order.
     pub groups: Vec<OcGroup>,
-    /// All groups' weights, concatenated (each group starts on a cache line: its offset is a
-    /// multiple of the group width).
+    /// All groups' weights, concatenated; the buffer starts on a cache line and every group's
+    /// offset is a multiple of its `R·L` width, so every weight vector is vector-aligned.
     pub weights: AlignedVec,
     /// Bias per group, `R·L` each (zero padded).
     pub bias: Vec<f32>,
@@ -86,14 +86,15 @@ fn pack(
 ) -> Packed {
     let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
     let taps = spec.kernel * spec.kernel;
-    let mut groups = Vec::new();
-    let mut weights = Vec::new();
+    let ranges = group_ranges(spec, width);
+    let total = ranges.iter().map(|r| positions * r.3 * width).sum();
+    let mut groups = Vec::with_capacity(ranges.len());
+    let mut weights = AlignedVec::zeros(total);
     let mut packed_bias = vec![0.0; spec.out_channels.div_ceil(width) * width];
-    for (oc_start, oc_end, k_start, k_len) in group_ranges(spec, width) {
-        let offset = weights.len();
+    let mut offset = 0;
+    for (oc_start, oc_end, k_start, k_len) in ranges {
         let len = positions * k_len * width;
-        weights.resize(offset + len, 0.0);
-        let dst = &mut weights[offset..];
+        let dst = &mut weights[offset..][..len];
         for oc in oc_start..oc_end {
             let lane = oc - oc_start;
             let conv_group = oc / cog;
@@ -117,11 +118,12 @@ fn pack(
             offset,
             len,
         });
+        offset += len;
     }
     Packed {
         group_width: width,
         groups,
-        weights: AlignedVec::from_slice(&weights),
+        weights,
         bias: packed_bias,
     }
 }

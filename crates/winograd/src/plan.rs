@@ -359,7 +359,7 @@ impl Conv2dPlan {
         // The register block is the plan's, or its narrow form where that pads less: fitted to
         // the tiles of an image (Winograd) or the pixels of a band (direct); the first layer
         // always takes the narrow form (below).
-        let (staged, winograd, block) = match variant_of(self.algorithm) {
+        let (staged, winograd, block, first_layer_parts) = match variant_of(self.algorithm) {
             Some(variant) => {
                 let m = variant.m();
                 let (tiles_y, tiles_x) = (out_h.div_ceil(m), out_w.div_ceil(m));
@@ -407,6 +407,7 @@ impl Conv2dPlan {
                         schedule,
                     }),
                     block,
+                    0,
                 )
             }
             None => {
@@ -442,23 +443,23 @@ impl Conv2dPlan {
                 } else {
                     self.tiles.block.fitted(out_h.div_ceil(bands) * out_w)
                 };
-                (staged, None, block)
+                // The first layer stages by chunks on several threads, and on one where the
+                // whole staging is large. Measured in-process against staging the whole image
+                // (stride 2, AVX-512): 2 threads 3→64 @224 1.10–1.36x, @112 1.30–1.50x, 3→48
+                // @224 1.00–1.05x, @112 1.00–1.01x (AVX2 @224 1.07–1.11x); 1 thread @224
+                // 1.03–1.08x, but @112 0.97–1.00x and @56 0.91–0.95x, hence the size threshold.
+                let first_layer_parts = if compact
+                    && self.spec.out_channels.div_ceil(lanes) <= BAND_MAJOR_MAX_PLANES
+                    && (threads >= 2
+                        || staged.len() * size_of::<f32>() >= FIRST_LAYER_CHUNK_MIN_BYTES)
+                {
+                    let parts = if threads == 1 { 1 } else { 2 * threads };
+                    parts.min(out_h.div_ceil(FIRST_LAYER_CHUNK_ROWS))
+                } else {
+                    0
+                };
+                (staged, None, block, first_layer_parts)
             }
-        };
-        // The first layer stages by chunks on several threads, and on one where the whole
-        // staging is large. Measured in-process against staging the whole image (stride 2,
-        // AVX-512): 2 threads 3→64 @224 1.10–1.36x, @112 1.30–1.50x, 3→48 @224 1.00–1.05x,
-        // @112 1.00–1.01x (AVX2 @224 1.07–1.11x); 1 thread @224 1.03–1.08x, but @112
-        // 0.97–1.00x and @56 0.91–0.95x, hence the size threshold.
-        let first_layer_parts = if winograd.is_none()
-            && staged.lanes < lanes
-            && self.spec.out_channels.div_ceil(lanes) <= BAND_MAJOR_MAX_PLANES
-            && (threads >= 2 || staged.len() * size_of::<f32>() >= FIRST_LAYER_CHUNK_MIN_BYTES)
-        {
-            let parts = if threads == 1 { 1 } else { 2 * threads };
-            parts.min(out_h.div_ceil(FIRST_LAYER_CHUNK_ROWS))
-        } else {
-            0
         };
         Ok(Geometry {
             n,

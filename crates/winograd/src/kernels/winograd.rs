@@ -281,10 +281,10 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     // Channel blocks outermost. The stores take a third to over half of this transform's time:
     // with every store aimed at one L1-resident spot (a deliberately wrong-result experiment,
     // GEMM skipped) the transform of 48 channels @56 F(6,3) ran in 0.64x the time, of 192
-    // channels @14 F(4,3) in 0.43x. Within a channel block the block's tiles lie side by side, so consecutive tiles
-    // fill adjacent cache lines instead of lines a whole `[cb][t]` panel apart. In-process A/B
-    // against tiles outermost: 1.02–1.08x on the stride-1 RepVGG layers (1 thread), 1.01–1.12x
-    // (2 threads), AVX2 1.00–1.05x.
+    // channels @14 F(4,3) in 0.43x. Within a channel block the block's tiles lie side by side,
+    // so consecutive tiles fill adjacent cache lines instead of lines a whole `[cb][t]` panel
+    // apart. In-process A/B against tiles outermost: 1.02–1.08x on the stride-1 RepVGG layers
+    // (1 thread), 1.01–1.12x (2 threads), AVX2 1.00–1.05x.
     for cb in 0..job.channel_blocks {
         for t in 0..NT {
             let tile = job.first_tile + t;
@@ -306,8 +306,8 @@ fn input_transform_tile<S: Simd, T: Tile, const NT: usize>(
     }
 }
 
-/// `V = Bᵀ·d·B` of tile `t` of the block (window origin `(y0 − 1, x0 − 1)`) for every channel
-/// block. With `CLIP`, window rows and columns outside the image read as zero (the convolution's
+/// `V = Bᵀ·d·B` of tile `t` of the block (window origin `(y0 − 1, x0 − 1)`) for channel block
+/// `cb`. With `CLIP`, window rows and columns outside the image read as zero (the convolution's
 /// padding); without it the whole window must lie inside the image.
 #[inline(always)]
 fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
@@ -329,27 +329,25 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
     };
     // Window column j is inside the image.
     let inside = |j: usize| j < a && (!CLIP || (x0 + j >= 1 && x0 + j <= w));
-    {
-        let src = &job.input[cb * plane..][..plane];
-        // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
-        let cols = eight_columns!(j => {
-            let col = if inside(j) {
-                let first = ((y0 + lo - 1) * w + x0 + j - 1) * l;
-                load_column_rows(s, src, first, w * l, lo, hi)
-            } else {
-                [s.zero(); 8]
-            };
-            T::bt(s, col)
-        });
-        for i in 0..a {
-            let row = T::bt(s, transposed_row(&cols, i));
-            for (j, value) in row.into_iter().enumerate().take(a) {
-                let b = i * a + j;
-                s.store(
-                    &mut v[((b * job.channel_blocks + cb) * NT + t) * l..],
-                    value,
-                );
-            }
+    let src = &job.input[cb * plane..][..plane];
+    // Columns first: cols[j] = Bᵀ·d[·][j]; then rows: V[i][·] = Bᵀ·(cols[·][i]).
+    let cols = eight_columns!(j => {
+        let col = if inside(j) {
+            let first = ((y0 + lo - 1) * w + x0 + j - 1) * l;
+            load_column_rows(s, src, first, w * l, lo, hi)
+        } else {
+            [s.zero(); 8]
+        };
+        T::bt(s, col)
+    });
+    for i in 0..a {
+        let row = T::bt(s, transposed_row(&cols, i));
+        for (j, value) in row.into_iter().enumerate().take(a) {
+            let b = i * a + j;
+            s.store(
+                &mut v[((b * job.channel_blocks + cb) * NT + t) * l..],
+                value,
+            );
         }
     }
 }

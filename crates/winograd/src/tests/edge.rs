@@ -477,9 +477,11 @@ fn first_layer_chunks_match_the_whole_staging() {
                 let xb = BlockedTensor::from_nchw(&data.x, plan.block()).unwrap();
                 for (threads, pool) in &pools {
                     let ctx = format!("{name} on {isa}, {parallelism:?}, {threads} threads");
-                    // Large images by chunks always; small ones only on several threads.
+                    // By chunks on several threads, and on one when the whole compact staging
+                    // (padded rows × padded columns × channels) takes at least 512 KiB.
                     let several = parallelism == Parallelism::Rayon && *threads >= 2;
-                    let expected = input[2] > 100 || several;
+                    let staging_bytes = (input[2] + 2) * (input[3] + 2) * input[1] * 4;
+                    let expected = several || staging_bytes >= 512 * 1024;
                     let chunks = pool.install(|| plan.stages_by_chunks(input).unwrap());
                     assert_eq!(chunks, expected, "{ctx}: staged by chunks");
                     let mut whole = BlockedTensor::zeros(out_shape, plan.block()).unwrap();
