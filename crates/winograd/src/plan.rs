@@ -74,25 +74,38 @@ impl Token {
         }
     }
 
-    /// Lanes and the register block for `out_channels`: the ISA's main block (`DIRECT` for
-    /// direct convolution, `MAIN` for Winograd), or its 3-vector alternative when that avoids
-    /// computing padding lanes (channel blocks a multiple of 3 but not of the main block's
-    /// vector count).
-    fn shape(self, out_channels: usize, direct: bool) -> TileShape {
-        fn of<K: Kernels>(_: K, out_channels: usize, direct: bool) -> TileShape {
-            let blocks = out_channels.div_ceil(K::LANES);
+    /// Lanes and the register block for `spec`: the ISA's main block (`DIRECT` for direct
+    /// convolution, `MAIN` for Winograd), or its 3-vector alternative when that avoids computing
+    /// padding lanes (channel blocks a multiple of 3 but not of the main block's vector count).
+    /// The direct first layer on a compact staging (fewer input channels than lanes) takes the
+    /// ISA's `FIRST` block where it has one that divides the channel blocks, else the narrow
+    /// form of the other choice: that body holds a window per pixel besides the accumulators, and with 8 columns
+    /// × 3 vectors LLVM spilled accumulators to the stack (the narrow block ran 3→48 @224 s2
+    /// 1.31–1.34x faster on 1 thread, AVX-512, 1.12–1.30x on 2, AVX2 1.31x; in-process A/B).
+    fn shape(self, spec: &ConvSpec, direct: bool) -> TileShape {
+        fn of<K: Kernels>(_: K, spec: &ConvSpec, direct: bool) -> TileShape {
+            let blocks = spec.out_channels.div_ceil(K::LANES);
+            let first_layer = direct && spec.kernel == 3 && spec.in_channels < K::LANES;
             let main = if direct { K::DIRECT } else { K::MAIN };
-            let block = if blocks % main.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
-                K::ALT
+            let block = if let Some(first) = K::FIRST
+                && first_layer
+                && blocks % first.oc_vecs == 0
+            {
+                first
             } else {
-                main
+                let block = if blocks % main.oc_vecs != 0 && blocks % K::ALT.oc_vecs == 0 {
+                    K::ALT
+                } else {
+                    main
+                };
+                if first_layer { block.narrow() } else { block }
             };
             TileShape {
                 lanes: K::LANES,
                 block,
             }
         }
-        with_token!(self, k => of(k, out_channels, direct))
+        with_token!(self, k => of(k, spec, direct))
     }
 }
 
@@ -262,7 +275,7 @@ impl Conv2dPlan {
         parallelism: Parallelism,
     ) -> Result<Self, WinogradError> {
         let token = Token::new(isa)?;
-        let tiles = token.shape(spec.out_channels, variant_of(algorithm).is_none());
+        let tiles = token.shape(&spec, variant_of(algorithm).is_none());
         let bias = epilogue.bias.as_deref();
         let packed = match variant_of(algorithm) {
             None if algorithm == Algorithm::Auto => {
@@ -432,14 +445,9 @@ impl Conv2dPlan {
                     wp: w + 2 * pad,
                     pad,
                 };
-                // The first-layer body holds one window per column besides the accumulators:
-                // with 8 columns × 3 vectors LLVM spilled accumulators to the stack, and the
-                // narrow block runs 3→48 @224 s2 1.31–1.34x faster (1 thread, AVX-512; 2
-                // threads 1.12–1.30x; AVX2 1.31x; in-process A/B, min of 300). 3→64 (2 vectors)
-                // ran as fast with 9 columns as with 7 (0.94–1.03x) and 1.18x faster than with
-                // the direct block's 10.
+                // The first-layer body runs the plan's block (see `Token::shape`).
                 let block = if compact {
-                    self.tiles.block.narrow()
+                    self.tiles.block
                 } else {
                     self.tiles.block.fitted(out_h.div_ceil(bands) * out_w)
                 };

@@ -63,6 +63,17 @@ pub(crate) trait Kernels: Simd {
     /// stride-2 RepVGG layers 1.03–1.13x faster on 1 thread (in-process A/B), Winograd
     /// 0.87–1.04x; 12 × 2 spilled accumulators (0.35–0.66x).
     const DIRECT: RegisterBlock;
+    /// The ISA's own block for the first-layer body (a compact RGB staging, `K = 27`
+    /// reductions), where it has one: taken when its vectors divide the output's channel blocks;
+    /// otherwise (and on ISAs without one) the first layer runs the narrow form of the direct
+    /// or alternative block. The body keeps no transform and few inputs per pixel in registers,
+    /// so on AVX-512 it holds 6 pixels × 4 vectors (24 accumulators): each broadcast input
+    /// feeds 4 FMAs instead of 2, and a 64-channel stem reads its staging once instead of twice
+    /// — B0's stem 3→64 @224 s2 ran 1.25–1.31x faster than with 9 × 2 on 1 thread and
+    /// 1.23–1.37x on 2 (in-process A/B, min of 300; 5 and 7 pixels measured the same as 6). It
+    /// is compiled in an entry point of its own: inlined next to the other direct blocks it
+    /// made LLVM compile those worse (stride-2 layers 0.92–0.95x on 2 threads).
+    const FIRST: Option<RegisterBlock>;
 
     /// Winograd input transform `V = Bᵀ·d·B` of one block of `block.columns` tiles. `block` is
     /// `MAIN`, `ALT` or the [`narrow`](RegisterBlock::narrow) form of either.
@@ -107,12 +118,13 @@ pub(crate) fn block_kind<K: Kernels>(block: RegisterBlock, main: RegisterBlock) 
 }
 
 /// Implements [`Kernels`] for a token: `isa_kernels!(Token, feature = "f1,f2", main = (columns,
-/// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs))`. Without `feature`, no
-/// `#[target_feature]` is applied (the scalar path). Each entry point instantiates the generic
-/// body for its family's main block (`main` for Winograd, `direct` for direct convolution), the
-/// alternative block and one column narrower each.
+/// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs)[, first = (columns, oc_vecs)])`.
+/// Without `feature`, no `#[target_feature]` is applied (the scalar path). Each entry point
+/// instantiates the generic body for its family's main block (`main` for Winograd, `direct` for
+/// direct convolution), the alternative block and one column narrower each; the optional
+/// first-layer block ([`Kernels::FIRST`]) gets a direct-convolution entry point of its own.
 macro_rules! isa_kernels {
-    ($token:ident, feature = $feature:literal, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal)) => {
+    ($token:ident, feature = $feature:literal, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal) $(, first = ($fc:literal, $fr:literal))?) => {
         mod entry {
             use super::$token;
             use crate::arch::{BlockKind, RegisterBlock, block_kind};
@@ -193,6 +205,13 @@ macro_rules! isa_kernels {
                     }
                 }
             }
+
+            $(
+            #[target_feature(enable = $feature)]
+            pub(super) fn direct_first(tok: $token, kernel: usize, job: DirectJob<'_>) {
+                kernels::direct::direct::<$token, $fc, $fr>(tok, kernel, job)
+            }
+            )?
         }
 
         impl crate::arch::Kernels for $token {
@@ -208,6 +227,8 @@ macro_rules! isa_kernels {
                 columns: $dc,
                 oc_vecs: $dr,
             };
+            const FIRST: Option<crate::arch::RegisterBlock> =
+                crate::arch::optional_block!($(($fc, $fr))?);
 
             fn winograd_input(
                 self,
@@ -236,6 +257,13 @@ macro_rules! isa_kernels {
                 kernel: usize,
                 job: crate::kernels::DirectJob<'_>,
             ) {
+                $(
+                if block == (crate::arch::RegisterBlock { columns: $fc, oc_vecs: $fr }) {
+                    // SAFETY: `self` is a capability token, created only after detecting the
+                    // features.
+                    return unsafe { entry::direct_first(self, kernel, job) };
+                }
+                )?
                 // SAFETY: `self` is a capability token, created only after detecting the features.
                 unsafe { entry::direct(self, block, kernel, job) }
             }
@@ -255,6 +283,7 @@ macro_rules! isa_kernels {
                 columns: $dc,
                 oc_vecs: $dr,
             };
+            const FIRST: Option<crate::arch::RegisterBlock> = None;
 
             fn winograd_input(
                 self,
@@ -316,3 +345,18 @@ macro_rules! isa_kernels {
     };
 }
 pub(crate) use isa_kernels;
+
+/// `Some` register block from `(columns, oc_vecs)`, or `None` without arguments (the optional
+/// `first` block of [`isa_kernels!`]).
+macro_rules! optional_block {
+    () => {
+        None
+    };
+    (($c:literal, $r:literal)) => {
+        Some(crate::arch::RegisterBlock {
+            columns: $c,
+            oc_vecs: $r,
+        })
+    };
+}
+pub(crate) use optional_block;

@@ -186,14 +186,26 @@ fn store_block<S: Simd, const NT: usize, const R: usize>(
     valid: usize,
 ) {
     let l = S::LANES;
-    // Only constant indices into `acc` (the loops over it are unrolled): a runtime index would
-    // force the accumulators out of registers and into memory in the reduction loop.
-    for (t, acc_t) in acc.iter().enumerate() {
-        if t >= valid {
-            break;
+    // The accumulators stay in registers only while every index into `acc` is a constant, i.e.
+    // while LLVM fully unrolls the loops over it; a runtime index makes it keep `acc` in memory
+    // and store every accumulator after each FMA of the reduction. A whole block therefore
+    // stores through one slice of `NT·L` floats per plane (no bounds check per pixel, so the
+    // loop stays within LLVM's unrolling budget even at 6 pixels × 4 vectors, where the
+    // per-pixel form did not and ran the RGB first layer at half speed); the last, partial
+    // block of a band copies the accumulators out first and stores from the copy.
+    if valid == NT {
+        for (r, plane) in out.planes.iter_mut().enumerate().take(R) {
+            if r >= out.count {
+                break;
+            }
+            for (t, px) in plane[offset..][..NT * l].chunks_exact_mut(l).enumerate() {
+                s.store(px, epilogue(s, acc[t][r], bias[r], relu));
+            }
         }
-        for (r, &value) in acc_t.iter().enumerate() {
-            if r < out.count {
+    } else {
+        let partial = *acc;
+        for (t, acc_t) in partial.iter().enumerate().take(valid) {
+            for (r, &value) in acc_t.iter().enumerate().take(out.count) {
                 s.store(
                     &mut out.planes[r][offset + t * l..],
                     epilogue(s, value, bias[r], relu),

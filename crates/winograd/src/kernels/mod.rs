@@ -47,8 +47,8 @@ pub(crate) struct Rows<'a, const P: usize> {
     pub row_len: usize,
 }
 
-/// The rows of one output-channel group's (up to 3) planes: what a kernel writes.
-pub(crate) type Band<'a> = Rows<'a, 3>;
+/// The rows of one output-channel group's (up to 4) planes: what a kernel writes.
+pub(crate) type Band<'a> = Rows<'a, 4>;
 
 impl<'a, const P: usize> Rows<'a, P> {
     /// Every row of the planes of `out` (`out.len() / (out_h·row_len)` planes of `out_h` rows,
@@ -97,10 +97,10 @@ impl<'a, const P: usize> Rows<'a, P> {
         )
     }
 
-    /// The same rows of planes `first .. first + count` (at most 3: one output-channel group).
+    /// The same rows of planes `first .. first + count` (at most 4: one output-channel group).
     pub fn group(&mut self, first: usize, count: usize) -> Band<'_> {
-        let mut planes: [&mut [f32]; 3] = [&mut [], &mut [], &mut []];
-        let count = count.min(3).min(self.count.saturating_sub(first));
+        let mut planes: [&mut [f32]; 4] = Default::default();
+        let count = count.min(4).min(self.count.saturating_sub(first));
         for (slot, p) in planes
             .iter_mut()
             .zip(self.planes[first..].iter_mut())

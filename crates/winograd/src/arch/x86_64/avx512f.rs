@@ -1,7 +1,8 @@
 //! AVX-512F kernels: 16 f32 lanes, 32 zmm registers.
 //!
 //! Register tiles: Winograd GEMM 32 output channels (2 zmm) × 8 tiles = 16 accumulators; direct
-//! conv 32 output channels × 10 output pixels. Inputs are broadcast from memory
+//! conv 32 output channels × 10 output pixels; the RGB first layer 64 output channels (4 zmm) ×
+//! 6 pixels = 24 accumulators. Inputs are broadcast from memory
 //! (`vbroadcastss`/embedded broadcast), weights are loaded as full vectors.
 
 use crate::simd::Simd;
@@ -87,5 +88,6 @@ crate::arch::isa_kernels!(
     feature = "avx512f",
     main = (8, 2),
     alt = (8, 3),
-    direct = (10, 2)
+    direct = (10, 2),
+    first = (6, 4)
 );
