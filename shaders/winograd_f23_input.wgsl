@@ -19,7 +19,7 @@ struct WinoParams {
     cin: u32, cig: u32, cog: u32, cog_pad: u32,
     groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
     in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, pad0: u32, pad1: u32,
+    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WinoParams;

@@ -1,8 +1,10 @@
-// winograd_gemm.wgsl — the batched GEMM of Winograd F(2×2, 3×3) in the transform domain.
+// winograd_gemm.wgsl — the batched GEMM of Winograd F(2×2, 3×3) and F(4×4, 3×3) in the transform
+// domain.
 //
-// For each of the 16 transform positions pos and each group g:
+// For each of the `positions` transform positions pos (16 for F(2,3), 36 for F(4,3)) and each
+// group g:
 //   M[pos][t][g·Cout/g + j] = Σ_{ci<Cin/g} V[pos][t][g·Cin/g + ci] · U[g][pos][ci][j]
-// V: row-major P × C_in per position (from winograd_f23_input.wgsl); U = G w Gᵀ packed on the
+// V: row-major P × C_in per position (from winograd_f{23,43}_input.wgsl); U = G w Gᵀ packed on the
 // host as vec4 `[g][pos][ci][cog_pad/4]`; M: row-major P × C_out per position.
 // Same tiling as conv_gemm.wgsl: 16×16 invocations, 64×64 tile, 4×4 per invocation, K slices
 // of 16 staged in workgroup memory.
@@ -21,7 +23,7 @@ struct WinoParams {
     cin: u32, cig: u32, cog: u32, cog_pad: u32,
     groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
     in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, pad0: u32, pad1: u32,
+    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WinoParams;
@@ -61,7 +63,7 @@ fn main(
     let pos = rest / p.groups;
     let ncb = p.cog_pad / 4u;
     let v_base = pos * p.tiles * p.cin + g * p.cig;
-    let u_base = (g * 16u + pos) * p.cig * ncb;
+    let u_base = (g * p.positions + pos) * p.cig * ncb;
 
     let a_kk = li % BK;
     let a_mq = li / BK;

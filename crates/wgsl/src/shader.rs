@@ -27,10 +27,15 @@ pub enum Shader {
     ConvGemmWide,
     /// `winograd_f23_input.wgsl`: F(2×2,3×3) input transform `V = Bᵀ d B`.
     WinogradF23Input,
-    /// `winograd_gemm.wgsl`: the 16 batched GEMMs of F(2×2,3×3).
+    /// `winograd_gemm.wgsl`: the batched transform-domain GEMMs of F(2×2,3×3) (16) and
+    /// F(4×4,3×3) (36).
     WinogradGemm,
     /// `winograd_f23_output.wgsl`: F(2×2,3×3) output transform `Y = Aᵀ M A` + bias + ReLU.
     WinogradF23Output,
+    /// `winograd_f43_input.wgsl`: F(4×4,3×3) input transform `V = Bᵀ d B`.
+    WinogradF43Input,
+    /// `winograd_f43_output.wgsl`: F(4×4,3×3) output transform `Y = Aᵀ M A` + bias + ReLU.
+    WinogradF43Output,
     /// `layout_nchw_to_nhwc.wgsl`: NCHW → NHWC (channel stride padded to 4).
     NchwToNhwc,
     /// `layout_nhwc_to_nchw.wgsl`: NHWC → NCHW.
@@ -47,7 +52,7 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader, in table order.
-    pub const ALL: [Shader; 13] = [
+    pub const ALL: [Shader; 15] = [
         Shader::ConvNaive,
         Shader::ConvDirect,
         Shader::ConvGemm,
@@ -55,6 +60,8 @@ impl Shader {
         Shader::WinogradF23Input,
         Shader::WinogradGemm,
         Shader::WinogradF23Output,
+        Shader::WinogradF43Input,
+        Shader::WinogradF43Output,
         Shader::NchwToNhwc,
         Shader::NhwcToNchw,
         Shader::Affine,
@@ -73,6 +80,8 @@ impl Shader {
             Shader::WinogradF23Input => "winograd_f23_input",
             Shader::WinogradGemm => "winograd_gemm",
             Shader::WinogradF23Output => "winograd_f23_output",
+            Shader::WinogradF43Input => "winograd_f43_input",
+            Shader::WinogradF43Output => "winograd_f43_output",
             Shader::NchwToNhwc => "layout_nchw_to_nhwc",
             Shader::NhwcToNchw => "layout_nhwc_to_nchw",
             Shader::Affine => "affine",
@@ -92,6 +101,8 @@ impl Shader {
             Shader::WinogradF23Input => shader_source!("winograd_f23_input"),
             Shader::WinogradGemm => shader_source!("winograd_gemm"),
             Shader::WinogradF23Output => shader_source!("winograd_f23_output"),
+            Shader::WinogradF43Input => shader_source!("winograd_f43_input"),
+            Shader::WinogradF43Output => shader_source!("winograd_f43_output"),
             Shader::NchwToNhwc => shader_source!("layout_nchw_to_nhwc"),
             Shader::NhwcToNchw => shader_source!("layout_nhwc_to_nchw"),
             Shader::Affine => shader_source!("affine"),

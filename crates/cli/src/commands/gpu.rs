@@ -10,11 +10,11 @@
 //! "timestamps"`), else host wall times of each submission (`"timing": "wall"`); the wall time
 //! of each run (encode, submit, wait) is reported next to it either way.
 //!
-//! A forced Winograd kernel (`--kernel winograd-f23`) cannot run a stride-2 layer. Those rows
-//! **fall back to direct** and are marked `direct*` (`"fallback": true`), as in `reparam layers`.
-//! With `--kernel all` each layer is timed with every kernel that supports it, and the
-//! whole-network total of `winograd-f23` counts its stride-2 layers with direct's time (marked
-//! `winograd-f23*`).
+//! A forced Winograd kernel (`--kernel winograd-f23` or `winograd-f43`) cannot run a stride-2
+//! layer. Those rows **fall back to direct** and are marked `direct*` (`"fallback": true`), as
+//! in `reparam layers`. With `--kernel all` each layer is timed with every kernel that supports
+//! it, and the whole-network total of a Winograd kernel counts its stride-2 layers with direct's
+//! time (marked `winograd-f23*`, `winograd-f43*`).
 
 use crate::args::{parse_batch, parse_input_size};
 use crate::commands::layers::{
@@ -85,7 +85,8 @@ pub enum KernelChoice {
     timestamp queries where the adapter has them (`timing: timestamps`), else wall time \
     (`timing: wall`). GFLOP/s is the direct-convolution count 2·Cout·(Cin/g)·9·Hout·Wout·N over \
     that median, whatever kernel ran. `whole network convs` sums count x median per kernel \
-    choice. A forced winograd-f23 runs stride-2 layers with direct instead, marked `direct*`.\n\n\
+    choice. A forced winograd-f23 or winograd-f43 runs stride-2 layers with direct instead, marked \
+    `direct*`.\n\n\
     Examples:\n  reparam gpu layers --model a0 --kernel gemm\n  \
     reparam gpu layers --model b0 --batch 32 --kernel all\n  \
     reparam gpu layers --model a0 --autotune --json"
@@ -99,7 +100,8 @@ pub struct GpuLayersArgs {
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_batch)]
     pub batch: usize,
     /// Kernel: auto (the crate's static choice per layer, or measured with --autotune), naive,
-    /// direct, gemm, winograd-f23, or all (every kernel that supports each layer).
+    /// direct, gemm, gemm-wide, winograd-f23, winograd-f43, or all (every kernel that supports
+    /// each layer).
     #[arg(long, value_name = "KERNEL", default_value = "auto", value_parser = parse_kernel_choice)]
     pub kernel: KernelChoice,
     /// With --kernel auto: time every candidate kernel on the layer's real input shape when the
@@ -120,14 +122,15 @@ pub struct GpuLayersArgs {
     pub json: bool,
 }
 
-/// `auto`, `naive`, `direct`, `gemm`, `gemm-wide`, `winograd-f23` (case-insensitive) or `all`.
+/// `auto`, `naive`, `direct`, `gemm`, `gemm-wide`, `winograd-f23`, `winograd-f43`
+/// (case-insensitive) or `all`.
 pub fn parse_kernel_choice(s: &str) -> Result<KernelChoice, String> {
     let name = s.trim().to_ascii_lowercase();
     if name == "all" {
         return Ok(KernelChoice::All);
     }
     GpuKernel::parse(&name).map(KernelChoice::One).map_err(|_| {
-        format!("`{s}` is not a GPU kernel; use auto, naive, direct, gemm, gemm-wide, winograd-f23 or all")
+        format!("`{s}` is not a GPU kernel; use auto, naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43 or all")
     })
 }
 
@@ -759,7 +762,9 @@ mod tests {
         }
         let e = parse_layers(&["--kernel", "f43"]).unwrap_err().to_string();
         assert!(
-            e.contains("use auto, naive, direct, gemm, gemm-wide, winograd-f23 or all"),
+            e.contains(
+                "use auto, naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43 or all"
+            ),
             "{e}"
         );
     }
@@ -799,7 +804,7 @@ mod tests {
                 GpuKernel::GemmWide
             ]
         );
-        assert_eq!(kernels_for(KernelChoice::All, &s1).len(), 5);
+        assert_eq!(kernels_for(KernelChoice::All, &s1).len(), 6);
     }
 
     #[test]
@@ -896,8 +901,8 @@ mod tests {
         );
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let rows = json.as_array().expect("a JSON array");
-        // A0: 8 distinct layers, 5 of stride 2 (4 kernels) and 3 of stride 1 (5 kernels).
-        assert_eq!(rows.len(), 5 * 4 + 3 * 5);
+        // A0: 8 distinct layers, 5 of stride 2 (4 kernels) and 3 of stride 1 (6 kernels).
+        assert_eq!(rows.len(), 5 * 4 + 3 * 6);
         for row in rows {
             for key in [
                 "layer",

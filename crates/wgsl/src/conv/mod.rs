@@ -9,6 +9,8 @@
 //!   workgroup-memory load; for large layers on real GPUs).
 //! * `winograd-f23` — F(2×2,3×3) in three dispatches (input transform, 16 batched GEMMs,
 //!   output transform + bias + ReLU); 3x3, stride 1, padding 1 only.
+//! * `winograd-f43` — F(4×4,3×3) the same way (36 batched GEMMs): 2.25x fewer transform-domain
+//!   multiplies per output than F(2,3) for 2.25x more transform positions per tile.
 
 mod pack;
 
@@ -38,20 +40,23 @@ pub enum GpuKernel {
     GemmWide,
     /// Winograd F(2×2, 3×3), non-fused (three dispatches).
     WinogradF23,
+    /// Winograd F(4×4, 3×3), non-fused (three dispatches).
+    WinogradF43,
 }
 
 impl GpuKernel {
     /// The concrete kernels, in the order autotuning tries them.
-    pub const CONCRETE: [GpuKernel; 5] = [
+    pub const CONCRETE: [GpuKernel; 6] = [
         GpuKernel::Naive,
         GpuKernel::Direct,
         GpuKernel::Gemm,
         GpuKernel::GemmWide,
         GpuKernel::WinogradF23,
+        GpuKernel::WinogradF43,
     ];
 
     /// The name used in bench ids and reports (`naive`, `direct`, `gemm`, `gemm-wide`,
-    /// `winograd-f23`, `auto`).
+    /// `winograd-f23`, `winograd-f43`, `auto`).
     pub fn name(self) -> &'static str {
         match self {
             GpuKernel::Auto => "auto",
@@ -60,6 +65,7 @@ impl GpuKernel {
             GpuKernel::Gemm => "gemm",
             GpuKernel::GemmWide => "gemm-wide",
             GpuKernel::WinogradF23 => "winograd-f23",
+            GpuKernel::WinogradF43 => "winograd-f43",
         }
     }
 
@@ -73,7 +79,7 @@ impl GpuKernel {
                 TensorError::invalid(
                     "kernel",
                     format!(
-                        "unknown GPU kernel `{name}` (auto, naive, direct, gemm, gemm-wide, winograd-f23)"
+                        "unknown GPU kernel `{name}` (auto, naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43)"
                     ),
                 )
                 .into()
@@ -81,10 +87,12 @@ impl GpuKernel {
     }
 
     /// Whether the kernel can run `spec`: every kernel runs kernel 1 and 3 convolutions;
-    /// Winograd F(2,3) needs a 3x3 kernel, stride 1 and padding 1.
+    /// Winograd needs a 3x3 kernel, stride 1 and padding 1.
     pub fn supports(self, spec: &ConvSpec) -> bool {
         match self {
-            GpuKernel::WinogradF23 => spec.kernel == 3 && spec.stride == 1 && spec.padding == 1,
+            GpuKernel::WinogradF23 | GpuKernel::WinogradF43 => {
+                spec.kernel == 3 && spec.stride == 1 && spec.padding == 1
+            }
             _ => true,
         }
     }
@@ -94,10 +102,12 @@ impl GpuKernel {
     /// that every GPU test applies against the f64 oracle. The naive, direct and GEMM kernels
     /// sum the K products in f32 one after another (only the order differs): 1, as for the CPU
     /// direct kernels. Winograd F(2,3) ≈ direct in measured error (`reference/winograd.md`
-    /// §4.2); 2 covers its transforms' extra roundings, as on the CPU.
+    /// §4.2); 2 covers its transforms' extra roundings, as on the CPU; F(4,3) with the √2
+    /// points 4, as on the CPU.
     pub fn error_factor(self) -> f64 {
         match self {
             GpuKernel::WinogradF23 => 2.0,
+            GpuKernel::WinogradF43 => 4.0,
             _ => 1.0,
         }
     }
@@ -198,9 +208,36 @@ struct WinoParams {
     total: u32,
     m_tiles: u32,
     n_tiles: u32,
-    pad0: u32,
+    /// Transform positions α² (16 for F(2,3), 36 for F(4,3)).
+    positions: u32,
     pad1: u32,
 }
+
+/// One Winograd variant's output tile size and its transform shaders (the batched GEMM,
+/// `winograd_gemm.wgsl`, serves both).
+#[derive(Debug, Clone, Copy)]
+struct WinogradShaders {
+    /// Output tile side `m` (input tiles are `m + 2`).
+    m: usize,
+    /// `V = Bᵀ d B`.
+    input: Shader,
+    /// `Y = Aᵀ M A` + bias + ReLU.
+    output: Shader,
+}
+
+/// F(2×2, 3×3).
+const WINOGRAD_F23: WinogradShaders = WinogradShaders {
+    m: 2,
+    input: Shader::WinogradF23Input,
+    output: Shader::WinogradF23Output,
+};
+
+/// F(4×4, 3×3).
+const WINOGRAD_F43: WinogradShaders = WinogradShaders {
+    m: 4,
+    input: Shader::WinogradF43Input,
+    output: Shader::WinogradF43Output,
+};
 
 /// Rows and columns of one GEMM workgroup tile (`BM`, `BN` in the shaders).
 const GEMM_TILE: usize = 64;
@@ -260,7 +297,8 @@ impl GpuConv2dPlan {
         kernel: GpuKernel,
     ) -> Result<Self, GpuError> {
         let packed = match kernel {
-            GpuKernel::WinogradF23 => pack::winograd_f23_weights(spec, weight),
+            GpuKernel::WinogradF23 => pack::winograd_weights(spec, weight, &pack::F23_G),
+            GpuKernel::WinogradF43 => pack::winograd_weights(spec, weight, &pack::F43_G),
             _ => pack::direct_weights(spec, weight),
         };
         let bytes = packed.len() as u64 * 4;
@@ -371,7 +409,8 @@ impl GpuConv2dPlan {
             g = s.groups
         );
         let dispatches = match self.kernel {
-            GpuKernel::WinogradF23 => self.winograd_dispatches(ctx, input, output)?,
+            GpuKernel::WinogradF23 => self.winograd_dispatches(ctx, input, output, WINOGRAD_F23)?,
+            GpuKernel::WinogradF43 => self.winograd_dispatches(ctx, input, output, WINOGRAD_F43)?,
             _ => self.conv_dispatches(ctx, input, output)?,
         };
         Ok(GpuOp::new(label, flops, dispatches))
@@ -479,17 +518,19 @@ impl GpuConv2dPlan {
         ctx: &GpuContext,
         input: &GpuTensor,
         output: &GpuTensor,
+        variant: WinogradShaders,
     ) -> Result<Vec<Dispatch>, GpuError> {
         let s = &self.spec;
         let [n, cin, h, w] = input.shape();
         let [_, cout, oh, ow] = output.shape();
         let (in_cs, out_cs) = (input.channel_stride(), output.channel_stride());
-        let (tiles_h, tiles_w) = (oh.div_ceil(2), ow.div_ceil(2));
+        let (tiles_h, tiles_w) = (oh.div_ceil(variant.m), ow.div_ceil(variant.m));
         let tiles_img = tiles_h * tiles_w;
+        let positions = (variant.m + 2) * (variant.m + 2);
         let (in_img, out_img) = ((h * w * in_cs) as u64, (oh * ow * out_cs) as u64);
         let (v_img, m_img) = (
-            (16 * tiles_img * cin) as u64,
-            (16 * tiles_img * cout) as u64,
+            (positions * tiles_img * cin) as u64,
+            (positions * tiles_img * cout) as u64,
         );
         let chunks = split(
             ctx,
@@ -537,7 +578,7 @@ impl GpuConv2dPlan {
                 total: 0,
                 m_tiles: m_tiles as u32,
                 n_tiles: n_tiles as u32,
-                pad0: 0,
+                positions: positions as u32,
                 pad1: 0,
             };
             let input_total = (tiles * cin) as u64;
@@ -550,7 +591,7 @@ impl GpuConv2dPlan {
             );
             dispatches.push(Dispatch::new(
                 ctx,
-                Shader::WinogradF23Input,
+                variant.input,
                 &none,
                 input_total.div_ceil(64),
                 &[
@@ -559,7 +600,7 @@ impl GpuConv2dPlan {
                     v.as_entire_binding(),
                 ],
             )?);
-            let gemm_total = (m_tiles * n_tiles * s.groups * 16) as u64;
+            let gemm_total = (m_tiles * n_tiles * s.groups * positions) as u64;
             let u_gemm = uniform_buffer(
                 ctx,
                 &WinoParams {
@@ -589,7 +630,7 @@ impl GpuConv2dPlan {
             );
             dispatches.push(Dispatch::new(
                 ctx,
-                Shader::WinogradF23Output,
+                variant.output,
                 &none,
                 out_total.div_ceil(64),
                 &[

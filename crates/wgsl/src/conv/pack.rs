@@ -3,11 +3,14 @@
 //! * Direct / implicit GEMM / naive: `w[g][tap][ci][j]` with `tap = ky·K + kx`, `ci < Cin/g`
 //!   and `j < cog_pad = ⌈(Cout/g)/4⌉·4` (zero beyond `Cout/g`). For the GEMM this is the B
 //!   operand `B[k][j]` with `k = tap·(Cin/g) + ci`, read as `vec4` over `j`.
-//! * Winograd F(2×2,3×3): `U[g][pos][ci][j] = (G w Gᵀ)[r][s]`, `pos = 4·r + s`, computed in f64
-//!   and rounded once, same `j` padding.
+//! * Winograd F(2×2,3×3) and F(4×4,3×3): `U[g][pos][ci][j] = (G w Gᵀ)[r][s]`, `pos = α·r + s`
+//!   (α = 4 or 6), computed in f64 and rounded once, same `j` padding.
 //! * Bias: `[g][cog_pad]`, zero where there is no bias and beyond `Cout/g`.
 
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
+#[cfg(test)]
+use std::f64::consts::FRAC_1_SQRT_2;
+use std::f64::consts::SQRT_2;
 
 /// Output channels per group rounded up to the vec4 width.
 pub(crate) fn cog_pad(spec: &ConvSpec) -> usize {
@@ -76,41 +79,83 @@ pub(crate) const F23_BT: [[f64; 4]; 4] = [
 #[cfg(test)]
 pub(crate) const F23_AT: [[f64; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
 
-/// `U = G w Gᵀ` for one 3x3 kernel, in f64.
-fn transform_kernel(w: &[[f64; 3]; 3]) -> [[f64; 4]; 4] {
-    let mut gw = [[0.0; 3]; 4];
-    for (r, row) in gw.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = (0..3).map(|i| F23_G[r][i] * w[i][c]).sum();
-        }
-    }
-    let mut u = [[0.0; 4]; 4];
-    for (r, row) in u.iter_mut().enumerate() {
-        for (s, v) in row.iter_mut().enumerate() {
-            *v = (0..3).map(|i| gw[r][i] * F23_G[s][i]).sum();
-        }
-    }
-    u
+/// G of F(4×4, 3×3) with interpolation points 0, ±√2, ±√2/2 (and ∞), the CPU crate's
+/// (`reference/winograd.md` §1: lower error than 0, ±1, ±2); Bᵀ and Aᵀ are written out in
+/// `winograd_f43_input.wgsl` / `winograd_f43_output.wgsl` and repeated in [`F43_BT`] /
+/// [`F43_AT`] for the host-side check of the identity:
+/// ```text
+///     |  1     0      0   |
+///     | −2/3  −√2/3  −1/3 |
+/// G = | −2/3   √2/3  −1/3 |
+///     |  1/6   √2/6   1/3 |
+///     |  1/6  −√2/6   1/3 |
+///     |  0     0      1   |
+/// ```
+pub(crate) const F43_G: [[f64; 3]; 6] = [
+    [1.0, 0.0, 0.0],
+    [-2.0 / 3.0, -SQRT_2 / 3.0, -1.0 / 3.0],
+    [-2.0 / 3.0, SQRT_2 / 3.0, -1.0 / 3.0],
+    [1.0 / 6.0, SQRT_2 / 6.0, 1.0 / 3.0],
+    [1.0 / 6.0, -SQRT_2 / 6.0, 1.0 / 3.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// Bᵀ of F(4×4, 3×3) (as in `winograd_f43_input.wgsl`; `H = √2/2`).
+#[cfg(test)]
+pub(crate) const F43_BT: [[f64; 6]; 6] = [
+    [1.0, 0.0, -2.5, 0.0, 1.0, 0.0],
+    [0.0, -SQRT_2, -2.0, FRAC_1_SQRT_2, 1.0, 0.0],
+    [0.0, SQRT_2, -2.0, -FRAC_1_SQRT_2, 1.0, 0.0],
+    [0.0, -FRAC_1_SQRT_2, -0.5, SQRT_2, 1.0, 0.0],
+    [0.0, FRAC_1_SQRT_2, -0.5, -SQRT_2, 1.0, 0.0],
+    [0.0, 1.0, 0.0, -2.5, 0.0, 1.0],
+];
+
+/// Aᵀ of F(4×4, 3×3) (as in `winograd_f43_output.wgsl`).
+#[cfg(test)]
+pub(crate) const F43_AT: [[f64; 6]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, FRAC_1_SQRT_2, -FRAC_1_SQRT_2, SQRT_2, -SQRT_2, 0.0],
+    [0.0, 0.5, 0.5, 2.0, 2.0, 0.0],
+    [
+        0.0,
+        FRAC_1_SQRT_2 / 2.0,
+        -FRAC_1_SQRT_2 / 2.0,
+        2.0 * SQRT_2,
+        -2.0 * SQRT_2,
+        1.0,
+    ],
+];
+
+/// `U = G w Gᵀ` (α × α) for one 3x3 kernel, in f64.
+fn transform_kernel<const A: usize>(g: &[[f64; 3]; A], w: &[[f64; 3]; 3]) -> [[f64; A]; A] {
+    let gw: [[f64; 3]; A] =
+        std::array::from_fn(|r| std::array::from_fn(|c| (0..3).map(|i| g[r][i] * w[i][c]).sum()));
+    std::array::from_fn(|r| std::array::from_fn(|s| (0..3).map(|i| gw[r][i] * g[s][i]).sum()))
 }
 
-/// `U[g][pos][ci][j]` (see the module docs) from OIHW 3x3 weights.
-pub(crate) fn winograd_f23_weights(spec: &ConvSpec, weight: &Tensor) -> Vec<f32> {
+/// `U[g][pos][ci][j]` (see the module docs) from OIHW 3x3 weights, for the variant whose
+/// kernel transform is `g_matrix` (α = `A` rows: [`F23_G`] or [`F43_G`]).
+pub(crate) fn winograd_weights<const A: usize>(
+    spec: &ConvSpec,
+    weight: &Tensor,
+    g_matrix: &[[f64; 3]; A],
+) -> Vec<f32> {
     let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
     let cp = cog_pad(spec);
-    let mut packed = vec![0.0; spec.groups * 16 * cig * cp];
+    let positions = A * A;
+    let mut packed = vec![0.0; spec.groups * positions * cig * cp];
     for g in 0..spec.groups {
         for j in 0..cog {
             for ci in 0..cig {
                 let o = g * cog + j;
-                let mut w = [[0.0; 3]; 3];
-                for (ky, row) in w.iter_mut().enumerate() {
-                    for (kx, v) in row.iter_mut().enumerate() {
-                        *v = f64::from(weight.at(o, ci, ky, kx));
-                    }
-                }
-                let u = transform_kernel(&w);
-                for pos in 0..16 {
-                    packed[((g * 16 + pos) * cig + ci) * cp + j] = u[pos / 4][pos % 4] as f32;
+                let w: [[f64; 3]; 3] = std::array::from_fn(|ky| {
+                    std::array::from_fn(|kx| f64::from(weight.at(o, ci, ky, kx)))
+                });
+                let u = transform_kernel(g_matrix, &w);
+                for pos in 0..positions {
+                    packed[((g * positions + pos) * cig + ci) * cp + j] =
+                        u[pos / A][pos % A] as f32;
                 }
             }
         }
@@ -123,32 +168,35 @@ mod tests {
     use super::*;
     use reparam_tensor::rng::SplitMix64;
 
-    /// The F(2×2,3×3) identity with the matrices above, in f64: for a random 4x4 patch d and
-    /// 3x3 kernel w, `Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A` equals the 2x2 correlation `Σ w[u][v]·d[a+u][b+v]`.
-    #[test]
-    fn f23_matrices_compute_the_correlation() {
+    /// The F(m×m,3×3) identity of one variant's matrices, in f64: for random α×α patches d and
+    /// 3x3 kernels w, `Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A` equals the m×m correlation
+    /// `Σ w[u][v]·d[a+u][b+v]`.
+    fn check_identity<const A: usize, const M: usize>(
+        g: &[[f64; 3]; A],
+        bt: &[[f64; A]; A],
+        at: &[[f64; A]; M],
+    ) {
         let mut rng = SplitMix64::new(7);
         for _ in 0..20 {
-            let d: [[f64; 4]; 4] =
+            let d: [[f64; A]; A] =
                 std::array::from_fn(|_| std::array::from_fn(|_| rng.next_f64() - 0.5));
             let w: [[f64; 3]; 3] =
                 std::array::from_fn(|_| std::array::from_fn(|_| rng.next_f64() - 0.5));
-            let u = transform_kernel(&w);
+            let u = transform_kernel(g, &w);
             // V = Bᵀ d B
-            let mut v = [[0.0; 4]; 4];
-            for r in 0..4 {
-                for s in 0..4 {
-                    v[r][s] = (0..4)
-                        .flat_map(|i| (0..4).map(move |j| (i, j)))
-                        .map(|(i, j)| F23_BT[r][i] * d[i][j] * F23_BT[s][j])
-                        .sum();
-                }
-            }
-            for a in 0..2 {
-                for b in 0..2 {
-                    let wino: f64 = (0..4)
-                        .flat_map(|r| (0..4).map(move |s| (r, s)))
-                        .map(|(r, s)| F23_AT[a][r] * u[r][s] * v[r][s] * F23_AT[b][s])
+            let v: [[f64; A]; A] = std::array::from_fn(|r| {
+                std::array::from_fn(|s| {
+                    (0..A)
+                        .flat_map(|i| (0..A).map(move |j| (i, j)))
+                        .map(|(i, j)| bt[r][i] * d[i][j] * bt[s][j])
+                        .sum()
+                })
+            });
+            for a in 0..M {
+                for b in 0..M {
+                    let wino: f64 = (0..A)
+                        .flat_map(|r| (0..A).map(move |s| (r, s)))
+                        .map(|(r, s)| at[a][r] * u[r][s] * v[r][s] * at[b][s])
                         .sum();
                     let direct: f64 = (0..3)
                         .flat_map(|i| (0..3).map(move |j| (i, j)))
@@ -158,6 +206,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn f23_matrices_compute_the_correlation() {
+        check_identity(&F23_G, &F23_BT, &F23_AT);
+    }
+
+    #[test]
+    fn f43_matrices_compute_the_correlation() {
+        check_identity(&F43_G, &F43_BT, &F43_AT);
     }
 
     #[test]

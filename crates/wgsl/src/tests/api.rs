@@ -23,6 +23,8 @@ fn plan(ctx: &GpuContext, spec: ConvSpec, kernel: GpuKernel) -> Result<GpuConv2d
 fn bad_input_is_a_typed_error() {
     let Some(ctx) = gpu() else { return };
     // Winograd refuses stride 2.
+    let err = plan(ctx, ConvSpec::conv3x3(8, 8, 2, 1), GpuKernel::WinogradF43).unwrap_err();
+    assert!(err.to_string().contains("stride"), "{err}");
     let err = plan(ctx, ConvSpec::conv3x3(8, 8, 2, 1), GpuKernel::WinogradF23).unwrap_err();
     assert!(err.to_string().contains("stride 1"), "{err}");
     // Channels not divisible by groups.
@@ -51,10 +53,9 @@ fn bad_input_is_a_typed_error() {
     // Empty axis.
     assert!(GpuTensor::zeros(ctx, [1, 0, 2, 2]).is_err());
     assert!(GpuKernel::parse("fft").is_err());
-    assert_eq!(
-        GpuKernel::parse("winograd-f23").unwrap(),
-        GpuKernel::WinogradF23
-    );
+    for kernel in GpuKernel::CONCRETE {
+        assert_eq!(GpuKernel::parse(kernel.name()).unwrap(), kernel);
+    }
 }
 
 /// A context whose binding limit is a few KiB forces every kernel to split the batch into
@@ -69,12 +70,14 @@ fn tensors_above_the_binding_limit_are_split() {
     };
     let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
     assert_eq!(small.max_binding_bytes(), 16 * 1024);
-    // One image: 9·10·12 floats = 4320 B in, 4320 B out; Winograd scratch 16·25·12·4 = 19 KiB
-    // per image would not fit, so Winograd runs 8 channels on 6x5 images (4.5 KiB of V each).
+    // One image: 9·10·12 floats = 4320 B in, 4320 B out; F(2,3) scratch 16·25·12·4 = 19 KiB
+    // per image would not fit, so Winograd runs 8 channels on 6x5 images (V per image:
+    // 16·9·8·4 B for F(2,3)'s 9 tiles, 36·4·8·4 B for F(4,3)'s 4, 4.5 KiB each).
     let spec = ConvSpec::conv3x3(12, 12, 1, 1);
     let input = random([5, 12, 9, 10], 3);
     for kernel in GpuKernel::CONCRETE {
-        let (spec, input) = if kernel == GpuKernel::WinogradF23 {
+        let winograd = matches!(kernel, GpuKernel::WinogradF23 | GpuKernel::WinogradF43);
+        let (spec, input) = if winograd {
             (ConvSpec::conv3x3(8, 8, 1, 1), random([7, 8, 6, 5], 4))
         } else {
             (spec, input.clone())
@@ -84,11 +87,7 @@ fn tensors_above_the_binding_limit_are_split() {
         let x = GpuTensor::upload(&small, &input).unwrap();
         let y = GpuTensor::zeros(&small, spec.output_shape(input.shape()).unwrap()).unwrap();
         let op = p_small.bind(&small, &x, &y).unwrap();
-        let per_chunk = if kernel == GpuKernel::WinogradF23 {
-            3
-        } else {
-            1
-        };
+        let per_chunk = if winograd { 3 } else { 1 };
         assert!(
             op.dispatch_count() > per_chunk,
             "{}: expected several chunks, got {} dispatches",
@@ -233,7 +232,8 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
             GpuKernel::Direct,
             GpuKernel::Gemm,
             GpuKernel::GemmWide,
-            GpuKernel::WinogradF23
+            GpuKernel::WinogradF23,
+            GpuKernel::WinogradF43
         ]
     );
     let best = plan
@@ -248,11 +248,12 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
         .unwrap()
         .1;
     assert_eq!(chosen, best);
-    // 16 -> 16 channels: 9 taps (direct, GEMM) or 16 transform positions (Winograd) of 16x16.
-    let positions = if plan.kernel() == GpuKernel::WinogradF23 {
-        16
-    } else {
-        9
+    // 16 -> 16 channels: 9 taps (direct, GEMM) or 16 / 36 transform positions (Winograd
+    // F(2,3) / F(4,3)) of 16x16.
+    let positions = match plan.kernel() {
+        GpuKernel::WinogradF23 => 16,
+        GpuKernel::WinogradF43 => 36,
+        _ => 9,
     };
     assert_eq!(plan.packed_weight_bytes(), positions * 16 * 16 * 4);
     let input = random([1, 16, 12, 12], 7);

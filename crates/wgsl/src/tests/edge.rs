@@ -23,8 +23,8 @@ fn channels_1_3_13_15_16_17_in_and_out() {
     }
 }
 
-/// Output sizes that are not multiples of the 2x2 Winograd tile, the 4-pixel register block
-/// or the 64-pixel GEMM tile (and exact multiples for contrast).
+/// Output sizes that are not multiples of the 2x2 and 4x4 Winograd tiles (remainders 1, 2, 3),
+/// the 4-pixel register block or the 64-pixel GEMM tile (and exact multiples for contrast).
 #[test]
 fn sizes_not_multiple_of_tile() {
     for (h, w) in [
