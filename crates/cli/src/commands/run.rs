@@ -61,8 +61,9 @@ pub struct RunArgs {
     /// Which executor runs the graph.
     #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
     pub backend: BackendArg,
-    /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide or winograd-f23
-    /// (winograd-f23 runs only stride-1 layers, so it fails on a whole RepVGG).
+    /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide, winograd-f23
+    /// or winograd-f43 (the Winograd kernels run only stride-1 layers, so they fail on a whole
+    /// RepVGG).
     #[arg(long, value_name = "KERNEL", default_value = "auto")]
     pub gpu_kernel: String,
 }
@@ -191,7 +192,7 @@ fn run_gpu(
 ) -> Result<RunOutput, CliError> {
     let kernel = GpuKernel::parse(&args.gpu_kernel).map_err(|e| {
         CliError::new(e.to_string())
-            .hint("pass one of auto, naive, direct, gemm, gemm-wide, winograd-f23")
+            .hint("pass one of auto, naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43")
     })?;
     let ctx = pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())).map_err(|e| {
         CliError::new(format!("no GPU to run on: {e}")).hint(
