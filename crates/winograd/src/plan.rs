@@ -79,9 +79,10 @@ impl Token {
     /// padding lanes (channel blocks a multiple of 3 but not of the main block's vector count).
     /// The direct first layer on a compact staging (fewer input channels than lanes) takes the
     /// ISA's `FIRST` block where it has one that divides the channel blocks, else the narrow
-    /// form of the other choice: that body holds a window per pixel besides the accumulators, and with 8 columns
-    /// × 3 vectors LLVM spilled accumulators to the stack (the narrow block ran 3→48 @224 s2
-    /// 1.31–1.34x faster on 1 thread, AVX-512, 1.12–1.30x on 2, AVX2 1.31x; in-process A/B).
+    /// form of the other choice: that body holds a window per pixel besides the accumulators,
+    /// and with 8 columns × 3 vectors LLVM spilled accumulators to the stack (the narrow block
+    /// ran 3→48 @224 s2 1.31–1.34x faster on 1 thread, AVX-512, 1.12–1.30x on 2, AVX2 1.31x;
+    /// in-process A/B).
     fn shape(self, spec: &ConvSpec, direct: bool) -> TileShape {
         fn of<K: Kernels>(_: K, spec: &ConvSpec, direct: bool) -> TileShape {
             let blocks = spec.out_channels.div_ceil(K::LANES);
