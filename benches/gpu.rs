@@ -4,8 +4,9 @@
 //! The sweep, for each layer of [`shapes::repvgg_layers`] at 224x224:
 //! - batch 1 and batch 32 (`-n1`, `-n32`; on a software adapter such as lavapipe, whose
 //!   `device_type` is `Cpu`, only batch 1 is registered, with a note on stderr);
-//! - every concrete [`GpuKernel`] that supports the layer ([`GpuKernel::supports`]: Winograd
-//!   F(2,3) on stride-1 layers only); `naive`, the GPU reference, at batch 1 only.
+//! - every concrete [`GpuKernel`] that supports the layer ([`GpuKernel::supports`]: the Winograd
+//!   kernels F(2,3) and F(4,3) on stride-1 layers only); `naive`, the GPU reference, at batch 1
+//!   only.
 //!
 //! Ids: `conv3x3-gpu/<kernel>/<layer>-n<N>`, e.g. `conv3x3-gpu/gemm/a0-s3-192x14x14-n32`, with
 //! [`GpuKernel::name`] and [`shapes::Layer::name`].

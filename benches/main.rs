@@ -18,7 +18,7 @@
 //! - `conv3x3-gpu` ([`gpu`]): the same layers with the WGSL kernels of `reparam-wgsl`, one
 //!   [`GpuContext::run`] per iteration, timed on the device (timestamp queries; host wall time
 //!   on an adapter without them). `variant` is [`GpuKernel::name`] (`naive`, `direct`, `gemm`,
-//!   `winograd-f23`); `shape` is the layer name, then always `-n<N>`, for batches 1 and 32 (batch
+//!   `gemm-wide`, `winograd-f23`, `winograd-f43`); `shape` is the layer name, then always `-n<N>`, for batches 1 and 32 (batch
 //!   1 only for `naive`, and on a software adapter such as lavapipe). Without a GPU adapter the
 //!   group prints `SKIP conv3x3-gpu: <reason>` on stderr and registers nothing.
 //!

@@ -372,7 +372,7 @@ impl Conv2dPlan {
         let p = self.spec.padding;
         // The register block is the plan's, or its narrow form where that pads less: fitted to
         // the tiles of an image (Winograd) or the pixels of a band (direct); the first layer
-        // always takes the narrow form (below).
+        // runs the plan's block as it is (`Token::shape` chose it for that body).
         let (staged, winograd, block, first_layer_parts) = match variant_of(self.algorithm) {
             Some(variant) => {
                 let m = variant.m();

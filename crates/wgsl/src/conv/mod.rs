@@ -9,8 +9,8 @@
 //!   workgroup-memory load; for large layers on real GPUs).
 //! * `winograd-f23` — F(2×2,3×3) in three dispatches (input transform, 16 batched GEMMs,
 //!   output transform + bias + ReLU); 3x3, stride 1, padding 1 only.
-//! * `winograd-f43` — F(4×4,3×3) the same way (36 batched GEMMs): 2.25x fewer transform-domain
-//!   multiplies per output than F(2,3) for 2.25x more transform positions per tile.
+//! * `winograd-f43` — F(4×4,3×3) the same way (36 batched GEMMs): 2.25 transform-domain
+//!   multiplies per output against F(2,3)'s 4, for transforms on 6×6 tiles instead of 4×4.
 
 mod pack;
 
@@ -335,12 +335,24 @@ impl GpuConv2dPlan {
         let y = GpuTensor::zeros(ctx, spec.output_shape(shape)?)?;
         let mut best: Option<(f64, Self)> = None;
         let mut tuning = Vec::new();
+        // A candidate whose weights or scratch exceed the binding limit (F(4,3)'s weights are 4x
+        // direct's, its scratch 2.25x F(2,3)'s) is skipped; the error is returned only if no
+        // candidate fits.
+        let mut too_large = None;
         for kernel in GpuKernel::CONCRETE {
             if kernel == GpuKernel::Naive || !kernel.supports(spec) {
                 continue;
             }
-            let plan = Self::with_kernel(ctx, spec, weight, epilogue, kernel)?;
-            let op = plan.bind(ctx, &x, &y)?;
+            let bound = Self::with_kernel(ctx, spec, weight, epilogue, kernel)
+                .and_then(|plan| Ok((plan.bind(ctx, &x, &y)?, plan)));
+            let (op, plan) = match bound {
+                Ok(bound) => bound,
+                Err(e @ GpuError::TooLarge { .. }) => {
+                    too_large = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             ctx.run(&[&op])?;
             let mut times = (0..3)
                 .map(|_| ctx.run(&[&op]).map(|t| t.device_ms.unwrap_or(t.wall_ms)))
@@ -352,7 +364,9 @@ impl GpuConv2dPlan {
                 best = Some((median, plan));
             }
         }
-        let (_, mut plan) = best.ok_or_else(|| GpuError::Wgpu("no kernel to autotune".into()))?;
+        let (_, mut plan) = best.ok_or_else(|| {
+            too_large.unwrap_or_else(|| GpuError::Wgpu("no kernel to autotune".into()))
+        })?;
         plan.tuning = tuning;
         Ok(plan)
     }

@@ -267,6 +267,63 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
     );
 }
 
+/// Autotuning skips a candidate that does not fit the binding limit instead of failing: with
+/// 16 KiB bindings and 16 -> 16 channels on 12x12, F(4,3)'s weights (36·16·16·4 B = 36 KiB) and
+/// F(2,3)'s transformed input (16 positions · 36 tiles · 16 · 4 B = 36 KiB for the one image)
+/// do not fit, the direct and GEMM kernels (9 KiB of weights) do. Where nothing fits, the
+/// binding-limit error comes back.
+#[test]
+fn autotune_skips_candidates_above_the_binding_limit() {
+    let Some(_) = gpu() else { return };
+    let options = GpuContextOptions {
+        max_binding_bytes: Some(16 * 1024),
+        ..GpuContextOptions::from_env()
+    };
+    let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
+    let spec = ConvSpec::conv3x3(16, 16, 1, 1);
+    let weight = random(spec.weight_shape(), 8);
+    let epilogue = Epilogue::bias_relu(vec![0.1; 16]);
+    let options = GpuConvOptions {
+        kernel: None,
+        autotune: Some([1, 16, 12, 12]),
+    };
+    let plan = GpuConv2dPlan::new(&small, &spec, &weight, &epilogue, &options).unwrap();
+    let tried: Vec<GpuKernel> = plan.tuning().iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        tried,
+        [GpuKernel::Direct, GpuKernel::Gemm, GpuKernel::GemmWide]
+    );
+    let input = random([1, 16, 12, 12], 9);
+    let expected = reference::conv2d(&input, &spec, &weight, &epilogue).unwrap();
+    let tol = Tolerance::for_reduction(spec.reduction_len(), plan.kernel().error_factor());
+    assert_close(
+        &run_plan(&small, &plan, &input),
+        &expected,
+        &tol,
+        "autotuned under a small binding limit",
+    );
+    // 16 -> 64 channels: 36 KiB of weights for every kernel.
+    let wide = ConvSpec::conv3x3(16, 64, 1, 1);
+    let err = GpuConv2dPlan::new(
+        &small,
+        &wide,
+        &random(wide.weight_shape(), 10),
+        &Epilogue::none(),
+        &options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GpuError::TooLarge {
+                operand: "weight",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn auto_picks_direct_for_the_stem_winograd_for_stride_1_and_gemm_otherwise() {
     let cases = [

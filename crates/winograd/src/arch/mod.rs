@@ -86,7 +86,8 @@ pub(crate) trait Kernels: Simd {
     );
     /// Transform-domain GEMM and output transform (+ bias, ReLU) for one output-channel group.
     fn winograd_gemm_output(self, block: RegisterBlock, variant: Variant, job: GemmJob<'_>);
-    /// Direct convolution (kernel 1 or 3, any stride) for one output-channel group.
+    /// Direct convolution (kernel 1 or 3, any stride) for one output-channel group, in `block`:
+    /// `DIRECT`, `ALT`, the narrow form of either, or `FIRST`.
     fn direct(self, block: RegisterBlock, kernel: usize, job: DirectJob<'_>);
 }
 

@@ -185,6 +185,12 @@ fn store_block<S: Simd, const NT: usize, const R: usize>(
     offset: usize,
     valid: usize,
 ) {
+    const {
+        assert!(
+            R <= 4,
+            "a band holds at most 4 planes (one output-channel group)"
+        )
+    };
     let l = S::LANES;
     // The accumulators stay in registers only while every index into `acc` is a constant, i.e.
     // while LLVM fully unrolls the loops over it; a runtime index makes it keep `acc` in memory

@@ -294,7 +294,8 @@ fn cancellation_in_a_single_output_channel() {
 
 /// Every ISA instantiates four register blocks per kernel: its main (`MAIN` for Winograd, `DIRECT`
 /// for direct convolution) and alternative (3-vector) blocks and one column narrower each, picked
-/// where they pad less (a 7x7 output, 49 tiles).
+/// where they pad less (a 7x7 output, 49 tiles); the first-layer block (`Kernels::FIRST`, AVX-512
+/// only) is checked by `the_first_layer_runs_its_blocks`.
 /// For each ISA and algorithm this finds, among small layers with 2 or 3 channel blocks of
 /// outputs and sizes up to 16x48, one that runs each of the four, and checks it.
 #[test]
@@ -305,8 +306,8 @@ fn every_register_block_including_the_narrow_ones() {
             let mut found = BTreeMap::new();
             for vecs in [2, 3] {
                 let cout = vecs * isa.lanes();
-                // More input channels than one block: the first-layer body (fewer) always
-                // takes the narrow blocks.
+                // More input channels than one block: the first-layer body (fewer) takes
+                // the first-layer or the narrow blocks.
                 let cin = isa.lanes() + 5;
                 let spec = ConvSpec::conv3x3(cin, cout, 1, 1);
                 let w = Data::signed(&spec, [1, cin, 1, 1], 3).w;
@@ -341,15 +342,15 @@ fn every_register_block_including_the_narrow_ones() {
 /// runs the narrow form of the block other layers would take, except where the ISA's
 /// first-layer block divides the output: on AVX-512 that is 6 pixels × 4 vectors (64 channels,
 /// B0's stem, in one pass). For 2, 3, 4 and 8 output vectors (and 4 with a partial last vector)
-/// on every ISA, an RGB stride-2 layer takes that block and matches the oracle; 77 output
-/// pixels leave a partial last register block whatever its width.
+/// on every ISA, an RGB stride-2 layer takes that block and matches the oracle; 11x13 = 143
+/// output pixels (a prime times 11) leave a partial last register block at every width used.
 #[test]
 fn the_first_layer_runs_its_blocks() {
     for isa in tested_isas() {
         let lanes = isa.lanes();
         for cout in [2 * lanes, 3 * lanes, 4 * lanes, 4 * lanes - 3, 8 * lanes] {
             let spec = ConvSpec::conv3x3(3, cout, 2, 1);
-            let input = [1, 3, 13, 21];
+            let input = [1, 3, 21, 25];
             let w = Data::signed(&spec, input, 3).w;
             let plan = Conv2dPlan::new(
                 spec,
