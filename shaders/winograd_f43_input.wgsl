@@ -2,8 +2,8 @@
 //
 // For every 4×4 output tile t = (n, ty, tx) and input channel c, the 6×6 input patch
 //   d[r][s] = x[n, 4·ty − 1 + r, 4·tx − 1 + s, c]   (zero outside the image)
-// is transformed to V = Bᵀ d B with (interpolation points 0, ±√2, ±√2/2, ∞, as the CPU crate's
-// F(4,3); S = √2, H = √2/2)
+// is transformed to V = Bᵀ d B with (interpolation points 0, ±√2, ±√2/2, ∞: the matrices of
+// `reparam_tensor::winograd`, shared with the CPU crate; S = √2, H = √2/2)
 //        | 1   0   −5/2   0   1  0 |
 //        | 0  −S   −2     H   1  0 |
 //   Bᵀ = | 0   S   −2    −H   1  0 |

@@ -1,7 +1,8 @@
 // winograd_f43_output.wgsl — Winograd F(4×4, 3×3) output transform with bias + ReLU fused.
 //
 // For every tile t = (n, ty, tx) and output channel o (= g·Cout/g + j):
-//   Y = Aᵀ M A,   M[r][s] = m[(6·r + s)·P + t][o],  with (S = √2, H = √2/2)
+//   Y = Aᵀ M A,   M[r][s] = m[(6·r + s)·P + t][o],  with (S = √2, H = √2/2; the matrices of
+//   `reparam_tensor::winograd`)
 //        | 1  1     1     1    1    0 |
 //   Aᵀ = | 0  H    −H     S   −S    0 |
 //        | 0  1/2   1/2   2    2    0 |

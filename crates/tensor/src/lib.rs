@@ -8,6 +8,7 @@
 //! - [`reference`](mod@reference): naive, f64-accumulating implementations of every op (the oracle).
 //! - [`tolerance`]: the one comparison helper every test in the workspace uses.
 //! - [`rng`]: a tiny deterministic generator for synthetic weights and test data.
+//! - [`winograd`]: the Winograd F(2,3) / F(4,3) / F(6,3) matrices the CPU and GPU kernels share.
 
 mod aligned;
 mod blocked;
@@ -17,6 +18,7 @@ pub mod rng;
 mod spec;
 mod tensor;
 pub mod tolerance;
+pub mod winograd;
 
 pub use aligned::{ALIGN_BYTES, ALIGN_FLOATS, AlignedVec};
 pub use blocked::{BLOCK_SIZES, BlockedTensor};

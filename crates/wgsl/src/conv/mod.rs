@@ -22,6 +22,7 @@ use crate::tensor::{GpuTensor, scratch_buffer, storage_buffer, uniform_buffer};
 use crate::window::split;
 use bytemuck::{Pod, Zeroable};
 use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::winograd::{F23_G, F43_G};
 use reparam_tensor::{ConvSpec, Epilogue, Shape, Tensor, TensorError};
 
 /// Which GPU convolution kernel a plan uses.
@@ -297,8 +298,8 @@ impl GpuConv2dPlan {
         kernel: GpuKernel,
     ) -> Result<Self, GpuError> {
         let packed = match kernel {
-            GpuKernel::WinogradF23 => pack::winograd_weights(spec, weight, &pack::F23_G),
-            GpuKernel::WinogradF43 => pack::winograd_weights(spec, weight, &pack::F43_G),
+            GpuKernel::WinogradF23 => pack::winograd_weights(spec, weight, &F23_G),
+            GpuKernel::WinogradF43 => pack::winograd_weights(spec, weight, &F43_G),
             _ => pack::direct_weights(spec, weight),
         };
         let bytes = packed.len() as u64 * 4;

@@ -4,13 +4,12 @@
 //!   and `j < cog_pad = ⌈(Cout/g)/4⌉·4` (zero beyond `Cout/g`). For the GEMM this is the B
 //!   operand `B[k][j]` with `k = tap·(Cin/g) + ci`, read as `vec4` over `j`.
 //! * Winograd F(2×2,3×3) and F(4×4,3×3): `U[g][pos][ci][j] = (G w Gᵀ)[r][s]`, `pos = α·r + s`
-//!   (α = 4 or 6), computed in f64 and rounded once, same `j` padding.
+//!   (α = 4 or 6), with the matrices of `reparam_tensor::winograd`, computed in f64 and rounded
+//!   once, same `j` padding.
 //! * Bias: `[g][cog_pad]`, zero where there is no bias and beyond `Cout/g`.
 
+use reparam_tensor::winograd::transform_kernel;
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
-#[cfg(test)]
-use std::f64::consts::FRAC_1_SQRT_2;
-use std::f64::consts::SQRT_2;
 
 /// Output channels per group rounded up to the vec4 width.
 pub(crate) fn cog_pad(spec: &ConvSpec) -> usize {
@@ -50,100 +49,17 @@ pub(crate) fn bias(spec: &ConvSpec, epilogue: &Epilogue) -> Vec<f32> {
     packed
 }
 
-/// G of F(2×2, 3×3) with interpolation points 0, 1, −1 (and ∞):
-/// ```text
-///     | 1    0    0  |
-/// G = | 1/2  1/2  1/2|
-///     | 1/2 −1/2  1/2|
-///     | 0    0    1  |
-/// ```
-/// Bᵀ and Aᵀ are written out in `winograd_f23_input.wgsl` / `winograd_f23_output.wgsl` and
-/// repeated in [`F23_BT`] / [`F23_AT`] for the host-side check of the identity.
-pub(crate) const F23_G: [[f64; 3]; 4] = [
-    [1.0, 0.0, 0.0],
-    [0.5, 0.5, 0.5],
-    [0.5, -0.5, 0.5],
-    [0.0, 0.0, 1.0],
-];
-
-/// Bᵀ of F(2×2, 3×3) (as in `winograd_f23_input.wgsl`).
-#[cfg(test)]
-pub(crate) const F23_BT: [[f64; 4]; 4] = [
-    [1.0, 0.0, -1.0, 0.0],
-    [0.0, 1.0, 1.0, 0.0],
-    [0.0, -1.0, 1.0, 0.0],
-    [0.0, 1.0, 0.0, -1.0],
-];
-
-/// Aᵀ of F(2×2, 3×3) (as in `winograd_f23_output.wgsl`).
-#[cfg(test)]
-pub(crate) const F23_AT: [[f64; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
-
-/// G of F(4×4, 3×3) with interpolation points 0, ±√2, ±√2/2 (and ∞), the CPU crate's
-/// (`reference/winograd.md` §1: lower error than 0, ±1, ±2); Bᵀ and Aᵀ are written out in
-/// `winograd_f43_input.wgsl` / `winograd_f43_output.wgsl` and repeated in [`F43_BT`] /
-/// [`F43_AT`] for the host-side check of the identity:
-/// ```text
-///     |  1     0      0   |
-///     | −2/3  −√2/3  −1/3 |
-/// G = | −2/3   √2/3  −1/3 |
-///     |  1/6   √2/6   1/3 |
-///     |  1/6  −√2/6   1/3 |
-///     |  0     0      1   |
-/// ```
-pub(crate) const F43_G: [[f64; 3]; 6] = [
-    [1.0, 0.0, 0.0],
-    [-2.0 / 3.0, -SQRT_2 / 3.0, -1.0 / 3.0],
-    [-2.0 / 3.0, SQRT_2 / 3.0, -1.0 / 3.0],
-    [1.0 / 6.0, SQRT_2 / 6.0, 1.0 / 3.0],
-    [1.0 / 6.0, -SQRT_2 / 6.0, 1.0 / 3.0],
-    [0.0, 0.0, 1.0],
-];
-
-/// Bᵀ of F(4×4, 3×3) (as in `winograd_f43_input.wgsl`; `H = √2/2`).
-#[cfg(test)]
-pub(crate) const F43_BT: [[f64; 6]; 6] = [
-    [1.0, 0.0, -2.5, 0.0, 1.0, 0.0],
-    [0.0, -SQRT_2, -2.0, FRAC_1_SQRT_2, 1.0, 0.0],
-    [0.0, SQRT_2, -2.0, -FRAC_1_SQRT_2, 1.0, 0.0],
-    [0.0, -FRAC_1_SQRT_2, -0.5, SQRT_2, 1.0, 0.0],
-    [0.0, FRAC_1_SQRT_2, -0.5, -SQRT_2, 1.0, 0.0],
-    [0.0, 1.0, 0.0, -2.5, 0.0, 1.0],
-];
-
-/// Aᵀ of F(4×4, 3×3) (as in `winograd_f43_output.wgsl`).
-#[cfg(test)]
-pub(crate) const F43_AT: [[f64; 6]; 4] = [
-    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
-    [0.0, FRAC_1_SQRT_2, -FRAC_1_SQRT_2, SQRT_2, -SQRT_2, 0.0],
-    [0.0, 0.5, 0.5, 2.0, 2.0, 0.0],
-    [
-        0.0,
-        FRAC_1_SQRT_2 / 2.0,
-        -FRAC_1_SQRT_2 / 2.0,
-        2.0 * SQRT_2,
-        -2.0 * SQRT_2,
-        1.0,
-    ],
-];
-
-/// `U = G w Gᵀ` (α × α) for one 3x3 kernel, in f64.
-fn transform_kernel<const A: usize>(g: &[[f64; 3]; A], w: &[[f64; 3]; 3]) -> [[f64; A]; A] {
-    let gw: [[f64; 3]; A] =
-        std::array::from_fn(|r| std::array::from_fn(|c| (0..3).map(|i| g[r][i] * w[i][c]).sum()));
-    std::array::from_fn(|r| std::array::from_fn(|s| (0..3).map(|i| gw[r][i] * g[s][i]).sum()))
-}
-
 /// `U[g][pos][ci][j]` (see the module docs) from OIHW 3x3 weights, for the variant whose
-/// kernel transform is `g_matrix` (α = `A` rows: [`F23_G`] or [`F43_G`]).
-pub(crate) fn winograd_weights<const A: usize>(
+/// kernel transform is `g_matrix` (α rows: `reparam_tensor::winograd`'s `F23_G` or `F43_G`, the
+/// matrices the CPU crate uses too; the shaders spell out the matching Bᵀ and Aᵀ).
+pub(crate) fn winograd_weights(
     spec: &ConvSpec,
     weight: &Tensor,
-    g_matrix: &[[f64; 3]; A],
+    g_matrix: &[[f64; 3]],
 ) -> Vec<f32> {
     let (cig, cog) = (spec.in_per_group(), spec.out_per_group());
     let cp = cog_pad(spec);
-    let positions = A * A;
+    let positions = g_matrix.len() * g_matrix.len();
     let mut packed = vec![0.0; spec.groups * positions * cig * cp];
     for g in 0..spec.groups {
         for j in 0..cog {
@@ -153,9 +69,8 @@ pub(crate) fn winograd_weights<const A: usize>(
                     std::array::from_fn(|kx| f64::from(weight.at(o, ci, ky, kx)))
                 });
                 let u = transform_kernel(g_matrix, &w);
-                for pos in 0..positions {
-                    packed[((g * positions + pos) * cig + ci) * cp + j] =
-                        u[pos / A][pos % A] as f32;
+                for (pos, &value) in u.iter().enumerate() {
+                    packed[((g * positions + pos) * cig + ci) * cp + j] = value as f32;
                 }
             }
         }
@@ -167,10 +82,11 @@ pub(crate) fn winograd_weights<const A: usize>(
 mod tests {
     use super::*;
     use reparam_tensor::rng::SplitMix64;
+    use reparam_tensor::winograd::{F23_AT, F23_BT, F23_G, F43_AT, F43_BT, F43_G};
 
-    /// The F(m×m,3×3) identity of one variant's matrices, in f64: for random α×α patches d and
-    /// 3x3 kernels w, `Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A` equals the m×m correlation
-    /// `Σ w[u][v]·d[a+u][b+v]`.
+    /// The F(m×m,3×3) identity of the matrices the shaders spell out (the shared ones of
+    /// `reparam_tensor::winograd`), in f64: for random α×α patches d and 3x3 kernels w,
+    /// `Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A` equals the m×m correlation `Σ w[u][v]·d[a+u][b+v]`.
     fn check_identity<const A: usize, const M: usize>(
         g: &[[f64; 3]; A],
         bt: &[[f64; A]; A],
@@ -196,7 +112,7 @@ mod tests {
                 for b in 0..M {
                     let wino: f64 = (0..A)
                         .flat_map(|r| (0..A).map(move |s| (r, s)))
-                        .map(|(r, s)| at[a][r] * u[r][s] * v[r][s] * at[b][s])
+                        .map(|(r, s)| at[a][r] * u[r * A + s] * v[r][s] * at[b][s])
                         .sum();
                     let direct: f64 = (0..3)
                         .flat_map(|i| (0..3).map(move |j| (i, j)))

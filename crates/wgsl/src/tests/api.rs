@@ -58,18 +58,25 @@ fn bad_input_is_a_typed_error() {
     }
 }
 
-/// A context whose binding limit is a few KiB forces every kernel to split the batch into
-/// chunks bound as windows at aligned offsets; results must not change (bitwise: the same
-/// kernel computes every element the same way).
-#[test]
-fn tensors_above_the_binding_limit_are_split() {
-    let Some(ctx) = gpu() else { return };
+/// A second context on the same adapter whose storage bindings are limited to 16 KiB, so small
+/// tensors, weights and scratch exceed the limit.
+fn small_context() -> GpuContext {
     let options = GpuContextOptions {
         max_binding_bytes: Some(16 * 1024),
         ..GpuContextOptions::from_env()
     };
     let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
     assert_eq!(small.max_binding_bytes(), 16 * 1024);
+    small
+}
+
+/// A context whose binding limit is a few KiB forces every kernel to split the batch into
+/// chunks bound as windows at aligned offsets; results must not change (bitwise: the same
+/// kernel computes every element the same way).
+#[test]
+fn tensors_above_the_binding_limit_are_split() {
+    let Some(ctx) = gpu() else { return };
+    let small = small_context();
     // One image: 9·10·12 floats = 4320 B in, 4320 B out; F(2,3) scratch 16·25·12·4 = 19 KiB
     // per image would not fit, so Winograd runs 8 channels on 6x5 images (V per image:
     // 16·9·8·4 B for F(2,3)'s 9 tiles, 36·4·8·4 B for F(4,3)'s 4, 4.5 KiB each).
@@ -122,11 +129,7 @@ fn tensors_above_the_binding_limit_are_split() {
 #[test]
 fn ops_above_the_binding_limit_are_split() {
     let Some(ctx) = gpu() else { return };
-    let options = GpuContextOptions {
-        max_binding_bytes: Some(16 * 1024),
-        ..GpuContextOptions::from_env()
-    };
-    let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
+    let small = small_context();
     // One image: 12 channels at 9x10 = 4320 B; 6 images = 26 KiB > 16 KiB.
     let shape = [6, 12, 9, 10];
     let (a, b) = (random(shape, 40), random(shape, 41));
@@ -275,11 +278,7 @@ fn autotune_times_every_candidate_and_keeps_a_correct_kernel() {
 #[test]
 fn autotune_skips_candidates_above_the_binding_limit() {
     let Some(_) = gpu() else { return };
-    let options = GpuContextOptions {
-        max_binding_bytes: Some(16 * 1024),
-        ..GpuContextOptions::from_env()
-    };
-    let small = pollster::block_on(GpuContext::new(&options)).expect("second context");
+    let small = small_context();
     let spec = ConvSpec::conv3x3(16, 16, 1, 1);
     let weight = random(spec.weight_shape(), 8);
     let epilogue = Epilogue::bias_relu(vec![0.1; 16]);

@@ -70,9 +70,9 @@ pub(crate) trait Kernels: Simd {
     /// so on AVX-512 it holds 6 pixels × 4 vectors (24 accumulators): each broadcast input
     /// feeds 4 FMAs instead of 2, and a 64-channel stem reads its staging once instead of twice
     /// — B0's stem 3→64 @224 s2 ran 1.25–1.31x faster than with 9 × 2 on 1 thread and
-    /// 1.23–1.37x on 2 (in-process A/B, min of 300; 5 and 7 pixels measured the same as 6). It
+    /// 1.23–1.36x on 2 (in-process A/B, min of 300; 5 and 7 pixels measured the same as 6). It
     /// is compiled in an entry point of its own: inlined next to the other direct blocks it
-    /// made LLVM compile those worse (stride-2 layers 0.92–0.95x on 2 threads).
+    /// made LLVM compile those worse (stride-2 layers on 2 threads: medians 0.91–0.97x).
     const FIRST: Option<RegisterBlock>;
 
     /// Winograd input transform `V = Bᵀ·d·B` of one block of `block.columns` tiles. `block` is
