@@ -36,7 +36,7 @@ use proptest::prelude::*;
 use reparam_tensor::Tensor;
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::tolerance::{Tolerance, compare};
-use repvgg::{Config, Executor, Graph, RunOutput, StageConfig, TrainNet, fuse};
+use repvgg::{Config, Executor, Graph, Outputs, RunOutput, StageConfig, TrainNet, fuse};
 
 /// `rel_L2 ≤ 1e-5`, `max rᵢ ≤ 1e-4`; derivation in the [module docs](self).
 fn tolerance() -> Tolerance {
@@ -162,16 +162,15 @@ fn run_both(case: &Case) -> (RunOutput, RunOutput) {
     let train = TrainNet::random(&config, case.seed);
     let plain = fuse(&train).expect("fold");
     let x = case.input();
-    let exec = Executor::reference();
-    let multi = exec
-        .run(
-            &Graph::multi_branch(&train).expect("multi-branch graph"),
-            &x,
-        )
-        .expect("multi-branch run");
-    let plain = exec
-        .run(&Graph::plain(&plain).expect("plain graph"), &x)
-        .expect("plain run");
+    let run = |graph: &Graph| {
+        Executor::reference(graph)
+            .expect("prepare")
+            .with_outputs(Outputs::ALL)
+            .run(&x)
+            .expect("run")
+    };
+    let multi = run(&Graph::multi_branch(&train).expect("multi-branch graph"));
+    let plain = run(&Graph::plain(&plain).expect("plain graph"));
     (multi, plain)
 }
 
@@ -186,7 +185,11 @@ fn compare_all(multi: &RunOutput, plain: &RunOutput) -> Result<(), String> {
     }
     let mut pairs = vec![
         ("logits".to_string(), &plain.logits, &multi.logits),
-        ("pooled".to_string(), &plain.pooled, &multi.pooled),
+        (
+            "pooled".to_string(),
+            plain.pooled.as_ref().expect("pooled kept"),
+            multi.pooled.as_ref().expect("pooled kept"),
+        ),
     ];
     for (k, (p, m)) in plain.stages.iter().zip(&multi.stages).enumerate() {
         pairs.push((format!("stage{k}"), p, m));

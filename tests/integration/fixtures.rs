@@ -38,7 +38,7 @@
 use reparam_tensor::Tensor;
 use reparam_tensor::tolerance::{Comparison, Tolerance, assert_close};
 use repvgg::checkpoint::{Checkpoint, LoadOptions, Naming, load_file};
-use repvgg::{Executor, Graph, PlainNet, RunOutput, TrainNet, fuse};
+use repvgg::{Executor, Graph, Outputs, PlainNet, RunOutput, TrainNet, fuse};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -178,7 +178,11 @@ pub(crate) fn check_run(
     );
     let mut pairs = vec![
         ("logits".to_string(), &out.logits, &want.logits),
-        ("pooled".to_string(), &out.pooled, &want.pooled),
+        (
+            "pooled".to_string(),
+            out.pooled.as_ref().expect("pooled features kept"),
+            &want.pooled,
+        ),
     ];
     for (k, (got, exp)) in out.stages.iter().zip(&want.stages).enumerate() {
         pairs.push((format!("stage{k}"), got, exp));
@@ -220,7 +224,11 @@ fn multi_branch_run_of_the_training_weights_matches_pytorch() {
             let net = load_train(fixture, train_file, naming);
             check_architecture(&context, &net.config.blocks(), groups);
             let graph = Graph::multi_branch(&net).expect("multi-branch graph");
-            let out = Executor::reference().run(&graph, &x).expect("run");
+            let out = Executor::reference(&graph)
+                .expect("prepare")
+                .with_outputs(Outputs::ALL)
+                .run(&x)
+                .expect("run");
             all.extend(check_run(&context, &out, &want));
         }
     }
@@ -269,7 +277,11 @@ fn plain_run_of_our_fold_matches_pytorch() {
         for (naming, train_file, _) in FILES {
             let plain = fuse(&load_train(fixture, train_file, naming)).expect("fold");
             let graph = Graph::plain(&plain).expect("plain graph");
-            let out = Executor::reference().run(&graph, &x).expect("run");
+            let out = Executor::reference(&graph)
+                .expect("prepare")
+                .with_outputs(Outputs::ALL)
+                .run(&x)
+                .expect("run");
             all.extend(check_run(
                 &format!("{fixture}/fuse({train_file})"),
                 &out,
@@ -291,7 +303,11 @@ fn plain_run_of_the_deploy_weights_matches_pytorch() {
             let plain = load_plain(fixture, deploy_file, naming);
             check_architecture(&context, &plain.config.blocks(), groups);
             let graph = Graph::plain(&plain).expect("plain graph");
-            let out = Executor::reference().run(&graph, &x).expect("run");
+            let out = Executor::reference(&graph)
+                .expect("prepare")
+                .with_outputs(Outputs::ALL)
+                .run(&x)
+                .expect("run");
             all.extend(check_run(&context, &out, &want));
         }
     }

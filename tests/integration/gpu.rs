@@ -21,7 +21,7 @@ use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuTens
 use reparam_winograd::{Conv2dPlan, PlanOptions};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{Config, Executor, Graph, fuse};
+use repvgg::{Config, Executor, Graph, Outputs, fuse};
 
 fn gpu() -> Option<&'static GpuContext> {
     reparam_wgsl::shared_test_context()
@@ -48,7 +48,6 @@ fn fixtures_run_on_the_gpu_match_pytorch() {
                 kernel: Some(kernel),
                 autotune: None,
             };
-            let exec = Executor::new(Gpu::new(ctx, options));
             for (form, graph, prefix) in [
                 ("multi-branch", &multi, "train_time"),
                 ("plain", &plain, "deploy"),
@@ -58,9 +57,10 @@ fn fixtures_run_on_the_gpu_match_pytorch() {
                     ctx.summary().name,
                     kernel.name()
                 );
-                let out = exec
-                    .run(graph, &x)
-                    .unwrap_or_else(|e| panic!("{context}: {e}"));
+                let exec = Executor::new(Gpu::new(ctx, options.clone()), graph)
+                    .unwrap_or_else(|e| panic!("{context}: {e}"))
+                    .with_outputs(Outputs::ALL);
+                let out = exec.run(&x).unwrap_or_else(|e| panic!("{context}: {e}"));
                 let (labels, timings) = exec.backend().last_run().expect("one submission");
                 assert_eq!(
                     labels.len(),

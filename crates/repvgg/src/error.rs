@@ -129,6 +129,17 @@ pub enum Error {
     /// Bad tensor operand (shape, value) while running or folding.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// A CPU kernel refused its operands or could not be planned.
+    #[error(transparent)]
+    Kernel(#[from] reparam_winograd::WinogradError),
+    /// The CPU engine's thread pool could not be started.
+    #[error("cannot start a thread pool of {threads} threads: {reason}")]
+    ThreadPool {
+        /// Threads asked for (0: one per core).
+        threads: usize,
+        /// What rayon reported.
+        reason: String,
+    },
     /// The GPU backend failed (no adapter, device lost, a tensor too large for a binding, ...).
     #[cfg(feature = "wgsl")]
     #[error(transparent)]

@@ -1,18 +1,27 @@
-//! Executors: run a [`Graph`] on a [`Backend`].
+//! Executors: prepare a [`Graph`] for a backend once, then run it many times.
 //!
-//! The [`Executor`] owns the interpretation of a graph (value slots, freeing each activation
-//! right after its last use, peak-memory accounting, collecting the outputs); a [`Backend`]
-//! owns the arithmetic, with one method per [`Op`] kind. Backends choose their own activation
-//! representation ([`Backend::Value`]: an NCHW [`Tensor`] for [`Reference`], channel-blocked
-//! buffers for a SIMD backend, device buffers for a GPU) and convert only at the edges
-//! ([`Backend::upload`], [`Backend::download`]). Every op call carries its [`NodeId`], so a
-//! backend built for a graph can look up per-node state such as conv plans with pre-transformed
-//! weights.
+//! Every engine implements [`Engine`]: built from a graph with all its per-layer state prepared
+//! eagerly (conv plans with packed or transformed weights, per-channel parameters), it runs an
+//! NCHW input and returns a [`RunOutput`] with the logits and whatever else [`Outputs`] asked
+//! for. Two kinds:
+//!
+//! - [`Cpu`]: reparam-winograd's kernels on NCHWc activations in one planned arena, no
+//!   allocation per run after the first for an input shape.
+//! - [`Executor`] over an op-by-op [`Backend`] that allocates a value per op:
+//!   [`Reference`] (the f64 oracle) and, with the `wgsl` feature, `Gpu` (reparam-wgsl, the
+//!   whole graph in one submission).
+//!
+//! Two engines built from graphs of the same architecture hold their own weights: nothing is
+//! cached by geometry.
 
+mod arena;
+mod cpu;
 #[cfg(feature = "wgsl")]
 mod gpu;
 mod reference;
 
+pub use arena::{ArenaPlan, Lifetime, peak_live, plan as plan_arena};
+pub use cpu::{Cpu, CpuOptions};
 #[cfg(feature = "wgsl")]
 pub use gpu::Gpu;
 pub use reference::Reference;
@@ -33,9 +42,9 @@ pub trait Backend {
     /// A short name for reports (`reference`, `cpu-avx2`, ...).
     fn name(&self) -> &str;
 
-    /// Called by [`Executor::run`] before the first op of `graph`, so a backend that keeps
-    /// per-node state can tell whether it still belongs to this graph. The default does nothing.
-    fn begin(&self, _graph: &Graph) -> Result<(), Error> {
+    /// Builds every per-node state of `graph` (plans, uploaded weights) eagerly, replacing any
+    /// state of an earlier graph. [`Executor::new`] calls it once. The default keeps nothing.
+    fn prepare(&mut self, _graph: &Graph) -> Result<(), Error> {
         Ok(())
     }
 
@@ -86,40 +95,122 @@ pub trait Backend {
     fn linear(&self, node: NodeId, input: &Self::Value, head: &Head) -> Result<Self::Value, Error>;
 }
 
+/// Which outputs a run keeps besides the logits (none by default, so timed runs read back
+/// nothing nobody asked for).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// The output of the stem and of every stage ([`RunOutput::stages`]).
+    pub stages: bool,
+    /// The pooled features ([`RunOutput::pooled`]).
+    pub pooled: bool,
+}
+
+impl Outputs {
+    /// Logits only.
+    pub const LOGITS: Self = Self {
+        stages: false,
+        pooled: false,
+    };
+    /// Logits, stage outputs and pooled features.
+    pub const ALL: Self = Self {
+        stages: true,
+        pooled: true,
+    };
+}
+
 /// What a run returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutput {
     /// `[N, classes, 1, 1]`.
     pub logits: Tensor,
-    /// Output of the stem (index 0) and of every stage.
+    /// Output of the stem (index 0) and of every stage, when [`Outputs::stages`] asked for them
+    /// (else empty).
     pub stages: Vec<Tensor>,
-    /// Globally pooled features `[N, F, 1, 1]`.
-    pub pooled: Tensor,
-    /// The largest total size, in bytes as reported by [`Backend::value_bytes`], of the
-    /// activations alive at once: the operands and the result of the op running, every value a
-    /// later op still reads, and the outputs collected so far (the input included while it is
-    /// read). Backend scratch memory is not counted.
+    /// Globally pooled features `[N, F, 1, 1]`, when [`Outputs::pooled`] asked for them.
+    pub pooled: Option<Tensor>,
+    /// Activation memory of the run in bytes. For an [`Executor`], the largest total size (as
+    /// reported by [`Backend::value_bytes`]) of the activations alive at once: the operands and
+    /// the result of the op running, every value a later op still reads, and the outputs
+    /// collected so far (the input while it is read). For [`Cpu`], the size of its activation
+    /// arena, which holds every value alive at once. Scratch memory is not counted.
     pub peak_live_bytes: usize,
 }
 
-/// Runs graphs on a [`Backend`]; [`Executor::reference`] runs them on the oracle ops of
-/// `reparam_tensor::reference`.
-#[derive(Debug, Clone, Default)]
+impl RunOutput {
+    /// An output with no data yet (engines fill it on their first run).
+    pub(crate) fn empty() -> Self {
+        Self {
+            logits: Tensor::zeros([0, 0, 0, 0]).expect("an empty tensor is valid"),
+            stages: Vec::new(),
+            pooled: None,
+            peak_live_bytes: 0,
+        }
+    }
+}
+
+/// One prepared step of an engine, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo {
+    /// Where it sits in the network (`stage1.0.rbr_reparam`).
+    pub label: String,
+    /// The op as [`Op`]'s `Display` prints it.
+    pub op: String,
+    /// [`Op::kind`].
+    pub kind: &'static str,
+    /// The kernel chosen for a conv (`winograd-f63-avx512f`), where the backend chooses one.
+    pub algorithm: Option<String>,
+}
+
+/// A graph prepared for one backend (see the [module docs](self)).
+pub trait Engine {
+    /// A short name for reports (`cpu-avx512f`, `reference`, `gpu`).
+    fn name(&self) -> String;
+
+    /// The prepared steps in execution order, with the kernel each conv runs.
+    fn steps(&self) -> Vec<StepInfo>;
+
+    /// Runs the graph on `input` (`[N, C, H, W]`, NCHW).
+    ///
+    /// Fails with [`Error::Tensor`] when the input has the wrong channel count, an empty axis or
+    /// a non-finite element, and when an op rejects its operands (e.g. a spatial size too small
+    /// for the net); never panics on user input.
+    fn run(&mut self, input: &Tensor) -> Result<&RunOutput, Error>;
+}
+
+/// A graph prepared for an op-by-op [`Backend`]; [`Executor::reference`] runs it on the oracle
+/// ops of `reparam_tensor::reference`.
+#[derive(Debug)]
 pub struct Executor<B = Reference> {
     backend: B,
+    graph: Graph,
+    outputs: Outputs,
+    last: Option<RunOutput>,
 }
 
 impl Executor<Reference> {
-    /// An executor over `reparam_tensor::reference` (f64 accumulation, f32 storage).
-    pub fn reference() -> Self {
-        Self::new(Reference)
+    /// `graph` on `reparam_tensor::reference` (f64 accumulation, f32 storage).
+    pub fn reference(graph: &Graph) -> Result<Self, Error> {
+        Self::new(Reference, graph)
     }
 }
 
 impl<B: Backend> Executor<B> {
-    /// An executor over `backend`.
-    pub fn new(backend: B) -> Self {
-        Self { backend }
+    /// Prepares `graph` on `backend` ([`Backend::prepare`]); runs keep the logits only until
+    /// [`Executor::with_outputs`] asks for more.
+    pub fn new(mut backend: B, graph: &Graph) -> Result<Self, Error> {
+        backend.prepare(graph)?;
+        Ok(Self {
+            backend,
+            graph: graph.clone(),
+            outputs: Outputs::LOGITS,
+            last: None,
+        })
+    }
+
+    /// Keeps `outputs` besides the logits in every run.
+    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = outputs;
+        self
     }
 
     /// The backend.
@@ -127,14 +218,16 @@ impl<B: Backend> Executor<B> {
         &self.backend
     }
 
-    /// Runs `graph` on `input` (`[N, C, H, W]`).
-    ///
-    /// Fails with [`Error::Tensor`] when the input has the wrong channel count, an empty axis or
-    /// a non-finite element, and when an op rejects its operands (e.g. a spatial size too small
-    /// for the net); never panics on user input.
-    pub fn run(&self, graph: &Graph, input: &Tensor) -> Result<RunOutput, Error> {
-        check_input(graph, input)?;
-        self.backend.begin(graph)?;
+    /// The graph it runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Runs the graph on `input` (`[N, C, H, W]`), returning an owned output (see
+    /// [`Engine::run`] for the errors).
+    pub fn run(&self, input: &Tensor) -> Result<RunOutput, Error> {
+        let graph = &self.graph;
+        check_input(graph.input_channels(), input)?;
         let mut slots = Slots {
             backend: &self.backend,
             values: (0..graph.num_values()).map(|_| None).collect(),
@@ -159,27 +252,60 @@ impl<B: Backend> Executor<B> {
                 slots.release(dead);
             }
         }
-        let stages = graph
-            .stage_outputs()
-            .iter()
-            .map(|&v| slots.download(v))
-            .collect::<Result<_, _>>()?;
+        let stages = if self.outputs.stages {
+            graph
+                .stage_outputs()
+                .iter()
+                .map(|&v| slots.download(v))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let pooled = if self.outputs.pooled {
+            Some(slots.download(graph.pooled())?)
+        } else {
+            None
+        };
         Ok(RunOutput {
             logits: slots.download(graph.logits())?,
-            pooled: slots.download(graph.pooled())?,
+            pooled,
             stages,
             peak_live_bytes: slots.peak,
         })
     }
 }
 
-/// The input must be `[N ≥ 1, graph.input_channels(), H ≥ 1, W ≥ 1]` and finite.
-fn check_input(graph: &Graph, input: &Tensor) -> Result<(), Error> {
+impl<B: Backend> Engine for Executor<B> {
+    fn name(&self) -> String {
+        self.backend.name().to_owned()
+    }
+
+    fn steps(&self) -> Vec<StepInfo> {
+        self.graph
+            .nodes()
+            .iter()
+            .map(|node| StepInfo {
+                label: node.label.clone(),
+                op: node.op.to_string(),
+                kind: node.op.kind(),
+                algorithm: None,
+            })
+            .collect()
+    }
+
+    fn run(&mut self, input: &Tensor) -> Result<&RunOutput, Error> {
+        let out = Executor::run(self, input)?;
+        Ok(self.last.insert(out))
+    }
+}
+
+/// The input must be `[N ≥ 1, channels, H ≥ 1, W ≥ 1]` and finite.
+pub(crate) fn check_input(channels: usize, input: &Tensor) -> Result<(), Error> {
     let [n, c, h, w] = input.shape();
-    if c != graph.input_channels() {
+    if c != channels {
         return Err(TensorError::ShapeMismatch {
             operand: "input",
-            expected: vec![n, graph.input_channels(), h, w],
+            expected: vec![n, channels, h, w],
             actual: input.shape().to_vec(),
         }
         .into());
@@ -277,17 +403,27 @@ mod tests {
     #[test]
     fn outputs_have_the_documented_shapes() {
         let graph = Graph::multi_branch(&net()).unwrap();
-        let out = Executor::reference()
-            .run(&graph, &input([2, 3, 9, 11]))
+        let out = Executor::reference(&graph)
+            .unwrap()
+            .with_outputs(Outputs::ALL)
+            .run(&input([2, 3, 9, 11]))
             .unwrap();
+        let pooled = out.pooled.as_ref().unwrap();
         assert_eq!(out.logits.shape(), [2, 5, 1, 1]);
-        assert_eq!(out.pooled.shape(), [2, 12, 1, 1]);
+        assert_eq!(pooled.shape(), [2, 12, 1, 1]);
         let shapes: Vec<_> = out.stages.iter().map(Tensor::shape).collect();
         assert_eq!(shapes, [[2, 4, 5, 6], [2, 8, 3, 3], [2, 12, 2, 2]]);
         // The pooled features are the mean of the last stage output.
         let last = &out.stages[2];
         let mean: f32 = (0..4).map(|i| last.data()[i]).sum::<f32>() / 4.0;
-        assert!((out.pooled.data()[0] - mean).abs() < 1e-6);
+        assert!((pooled.data()[0] - mean).abs() < 1e-6);
+        // Without asking, a run keeps the logits only.
+        let lean = Executor::reference(&graph)
+            .unwrap()
+            .run(&input([2, 3, 9, 11]))
+            .unwrap();
+        assert!(lean.stages.is_empty() && lean.pooled.is_none());
+        assert_eq!(lean.logits, out.logits);
         // At least the input and the first conv output were alive together.
         let bytes = |s: [usize; 4]| s.iter().product::<usize>() * 4;
         assert!(out.peak_live_bytes >= bytes([2, 3, 9, 11]) + bytes([2, 4, 5, 6]));
@@ -297,36 +433,34 @@ mod tests {
     fn the_plain_graph_frees_more_eagerly() {
         let net = net();
         let x = input([1, 3, 17, 17]);
-        let exec = Executor::reference();
-        let multi = exec.run(&Graph::multi_branch(&net).unwrap(), &x).unwrap();
-        let plain = exec
-            .run(&Graph::plain(&fuse(&net).unwrap()).unwrap(), &x)
-            .unwrap();
+        let run = |graph: &Graph| Executor::reference(graph).unwrap().run(&x).unwrap();
+        let multi = run(&Graph::multi_branch(&net).unwrap());
+        let plain = run(&Graph::plain(&fuse(&net).unwrap()).unwrap());
         assert!(plain.peak_live_bytes < multi.peak_live_bytes);
     }
 
     #[test]
     fn bad_inputs_are_typed_errors() {
         let graph = Graph::plain(&fuse(&net()).unwrap()).unwrap();
-        let exec = Executor::reference();
+        let exec = Executor::reference(&graph).unwrap();
         assert!(matches!(
-            exec.run(&graph, &input([1, 4, 8, 8])),
+            exec.run(&input([1, 4, 8, 8])),
             Err(Error::Tensor(TensorError::ShapeMismatch {
                 operand: "input",
                 ..
             }))
         ));
         assert!(matches!(
-            exec.run(&graph, &Tensor::zeros([0, 3, 8, 8]).unwrap()),
+            exec.run(&Tensor::zeros([0, 3, 8, 8]).unwrap()),
             Err(Error::Tensor(TensorError::Invalid { field: "input", .. }))
         ));
         let mut nan = input([1, 3, 8, 8]);
         nan.data_mut()[7] = f32::NAN;
         assert!(matches!(
-            exec.run(&graph, &nan),
+            exec.run(&nan),
             Err(Error::Tensor(TensorError::Invalid { field: "input", .. }))
         ));
         // A 1x1 image still runs: every stride-2 conv with padding 1 maps 1 to 1.
-        assert!(exec.run(&graph, &input([1, 3, 1, 1])).is_ok());
+        assert!(exec.run(&input([1, 3, 1, 1])).is_ok());
     }
 }

@@ -16,6 +16,7 @@
 //! followed in both by global average pooling and the linear classifier. Squeeze-excitation is
 //! applied before the block's ReLU (D2se order, `repvgg.md` §1.2).
 
+mod deploy;
 pub(crate) mod validate;
 
 use crate::error::Error;

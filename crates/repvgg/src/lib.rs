@@ -21,7 +21,7 @@ pub mod stats;
 pub use checkpoint::{Checkpoint, LoadOptions, Loaded, Naming};
 pub use config::{BlockSpec, Config, ConfigError, StageConfig};
 pub use error::{CheckpointError, Error};
-pub use exec::{Executor, RunOutput};
+pub use exec::{Cpu, CpuOptions, Engine, Executor, Outputs, RunOutput};
 pub use fold::fuse;
 pub use graph::Graph;
 pub use net::{ConvBn, Head, PlainBlock, PlainNet, SeWeights, TrainBlock, TrainNet};

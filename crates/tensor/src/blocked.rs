@@ -98,6 +98,111 @@ impl BlockedTensor {
     }
 }
 
+/// A borrowed NCHWc tensor: the layout of [`BlockedTensor`] over a slice someone else owns (an
+/// engine's activation arena, say). The padding lanes of the last channel block must be zero.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockedView<'a> {
+    shape: Shape,
+    block: usize,
+    data: &'a [f32],
+}
+
+/// A mutable borrowed NCHWc tensor (see [`BlockedView`]).
+#[derive(Debug)]
+pub struct BlockedViewMut<'a> {
+    shape: Shape,
+    block: usize,
+    data: &'a mut [f32],
+}
+
+/// Floats an NCHWc tensor of logical shape `shape` blocked by `block` lanes holds.
+pub fn blocked_len(shape: Shape, block: usize) -> Result<usize, TensorError> {
+    check_block(block)?;
+    let [n, c, h, w] = shape;
+    checked_numel(&[n, c.div_ceil(block), h, w, block])
+}
+
+/// The length check shared by both views.
+fn check_view_len(shape: Shape, block: usize, len: usize) -> Result<(), TensorError> {
+    let needed = blocked_len(shape, block)?;
+    if len == needed {
+        Ok(())
+    } else {
+        Err(TensorError::invalid(
+            "data",
+            format!(
+                "an NCHWc {shape:?} tensor in blocks of {block} holds {needed} floats, got {len}"
+            ),
+        ))
+    }
+}
+
+impl<'a> BlockedView<'a> {
+    /// A view of `data` as an NCHWc tensor; `data.len()` must be [`blocked_len`]`(shape, block)`.
+    pub fn new(shape: Shape, block: usize, data: &'a [f32]) -> Result<Self, TensorError> {
+        check_view_len(shape, block, data.len())?;
+        Ok(Self { shape, block, data })
+    }
+
+    /// The logical shape `[N, C, H, W]`.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Lanes per channel block.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    /// The raw NCHWc data, padding lanes included.
+    pub fn data(&self) -> &'a [f32] {
+        self.data
+    }
+}
+
+impl<'a> BlockedViewMut<'a> {
+    /// A mutable view of `data` as an NCHWc tensor (length as for [`BlockedView::new`]).
+    pub fn new(shape: Shape, block: usize, data: &'a mut [f32]) -> Result<Self, TensorError> {
+        check_view_len(shape, block, data.len())?;
+        Ok(Self { shape, block, data })
+    }
+
+    /// The logical shape `[N, C, H, W]`.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Lanes per channel block.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    /// The raw NCHWc data, mutable. Writers must keep the padding lanes zero.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        self.data
+    }
+}
+
+impl BlockedTensor {
+    /// A borrowed view of the whole tensor.
+    pub fn view(&self) -> BlockedView<'_> {
+        BlockedView {
+            shape: self.shape,
+            block: self.block,
+            data: &self.data,
+        }
+    }
+
+    /// A mutable borrowed view of the whole tensor.
+    pub fn view_mut(&mut self) -> BlockedViewMut<'_> {
+        BlockedViewMut {
+            shape: self.shape,
+            block: self.block,
+            data: &mut self.data,
+        }
+    }
+}
+
 fn check_block(block: usize) -> Result<(), TensorError> {
     if BLOCK_SIZES.contains(&block) {
         Ok(())
@@ -137,6 +242,26 @@ mod tests {
             BlockedTensor::from_nchw(&t, 3),
             Err(TensorError::Invalid { field: "block", .. })
         ));
+    }
+
+    #[test]
+    fn views_check_their_length() {
+        let mut t = BlockedTensor::zeros([1, 5, 2, 3], 4).unwrap();
+        assert_eq!(blocked_len([1, 5, 2, 3], 4).unwrap(), t.data().len());
+        assert_eq!(t.view().data().len(), 48);
+        assert_eq!(t.view_mut().shape(), [1, 5, 2, 3]);
+        let data = vec![0.0; 47];
+        assert!(matches!(
+            BlockedView::new([1, 5, 2, 3], 4, &data),
+            Err(TensorError::Invalid { field: "data", .. })
+        ));
+        let mut data = vec![0.0; 48];
+        assert_eq!(
+            BlockedViewMut::new([1, 5, 2, 3], 4, &mut data)
+                .unwrap()
+                .block(),
+            4
+        );
     }
 
     proptest! {

@@ -21,7 +21,7 @@ pub mod tolerance;
 pub mod winograd;
 
 pub use aligned::{ALIGN_BYTES, ALIGN_FLOATS, AlignedVec};
-pub use blocked::{BLOCK_SIZES, BlockedTensor};
+pub use blocked::{BLOCK_SIZES, BlockedTensor, BlockedView, BlockedViewMut, blocked_len};
 pub use error::TensorError;
 pub use spec::{ConvSpec, Epilogue};
 pub use tensor::{Shape, Tensor};

@@ -67,6 +67,22 @@ impl Tolerance {
     }
 }
 
+impl Tolerance {
+    /// A whole network of `depth` layers in sequence whose longest reduction is `K =
+    /// max_reduction_len` and whose least accurate algorithm has factor `f`: the formula of
+    /// the [module docs](self) with factor `f·depth`, i.e. `rel_L2 ≤ f·depth·4u·√K`,
+    /// `max rᵢ ≤ f·depth·32u·√K`.
+    ///
+    /// Each layer adds its own rounding error and passes on the relative error of its input
+    /// (ReLU, pooling and well-scaled weights do not amplify it), so the errors of the layers add
+    /// up at most linearly in `depth`. For RepVGG-A0 (22 layers, F(6,3), `K = 11520`) this
+    /// allows `rel_L2 ≤ 9e-3`: loose next to the ~1e-5 measured, and still far below the
+    /// order-1 error of a wrong weight, channel or bias.
+    pub fn for_network(max_reduction_len: usize, algorithm_factor: f64, depth: usize) -> Self {
+        Self::for_reduction(max_reduction_len, algorithm_factor * depth.max(1) as f64)
+    }
+}
+
 /// The outcome of [`compare`]: the worst element and the relative L2 error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {

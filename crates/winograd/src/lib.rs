@@ -28,7 +28,7 @@ pub mod transforms;
 pub use error::WinogradError;
 pub use isa::{ISA_ENV, Isa};
 pub use options::{Algorithm, Parallelism, PlanOptions};
-pub use plan::Conv2dPlan;
+pub use plan::{Conv2dPlan, ConvInput};
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,28 @@ impl Algorithm {
         }
     }
 
+    /// Error growth relative to direct summation, the factor `f` of
+    /// `reparam_tensor::tolerance::Tolerance::for_reduction`.
+    ///
+    /// Measured for whole layers against an f64 reference: F(2,3) ≈ direct, F(4,3) with the
+    /// {0, ±√2, ±√2/2} points ≈ 2x direct, F(6,3) with {0, ±1, ±2, ±1/2} ≈ 10x direct. The
+    /// factors double those (F(2,3): 2, F(4,3): 4) to cover the f32 rounding of the transform
+    /// constants (√2 is not representable) and a blocked summation order; F(6,3) gets 16 (its
+    /// output transform multiplies by up to 32 = 2⁵, so one large tile element can carry an
+    /// error several times the layer's average, which `max rᵢ` sees). `Auto` counts as direct.
+    ///
+    /// Every factor is still far below what a real bug produces: a wrong tap, channel, bias or
+    /// tile gives element errors of order 1, i.e. `rᵢ ≈ 1 ≫ 16·32u·√K ≈ 4e-3` even for
+    /// `K = 2304`.
+    pub fn error_factor(self) -> f64 {
+        match self {
+            Self::Auto | Self::Direct => 1.0,
+            Self::WinogradF23 => 2.0,
+            Self::WinogradF43 => 4.0,
+            Self::WinogradF63 => 16.0,
+        }
+    }
+
     /// Parses `auto`, `direct`, `f23`, `f43`, `f63` (or the full [`Algorithm::name`]s).
     pub fn parse(value: &str) -> Option<Self> {
         let v = value.trim().to_ascii_lowercase();

@@ -10,8 +10,8 @@ use crate::transforms::Variant;
 use crate::{Algorithm, Isa, Parallelism, PlanOptions, WinogradError, auto};
 use rayon::prelude::*;
 use reparam_tensor::{
-    ALIGN_BYTES, ALIGN_FLOATS, AlignedVec, BlockedTensor, ConvSpec, Epilogue, Shape, Tensor,
-    TensorError,
+    ALIGN_BYTES, ALIGN_FLOATS, AlignedVec, BlockedTensor, BlockedView, BlockedViewMut, ConvSpec,
+    Epilogue, Shape, Tensor, TensorError,
 };
 use std::sync::Mutex;
 
@@ -146,14 +146,16 @@ pub struct Conv2dPlan {
 /// (see `Conv2dPlan::geometry`).
 const IN_PLACE_MIN_WIDTH: usize = 32;
 
-/// The input of a run with a blocked output.
-#[derive(Clone, Copy)]
-enum Source<'a> {
+/// The input of a run with a blocked output ([`Conv2dPlan::run_view`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ConvInput<'a> {
+    /// An NCHW tensor (a network's image): staged straight from NCHW.
     Nchw(&'a Tensor),
-    Blocked(&'a BlockedTensor),
+    /// An NCHWc tensor blocked by [`Conv2dPlan::block`].
+    Blocked(BlockedView<'a>),
 }
 
-impl Source<'_> {
+impl ConvInput<'_> {
     fn shape(self) -> Shape {
         match self {
             Self::Nchw(t) => t.shape(),
@@ -621,8 +623,7 @@ impl Conv2dPlan {
         output: &mut BlockedTensor,
         scratch: &mut [f32],
     ) -> Result<(), WinogradError> {
-        self.check_block("input", input.block())?;
-        self.run_into_blocked(Source::Blocked(input), output, scratch)
+        self.run_view(ConvInput::Blocked(input.view()), output.view_mut(), scratch)
     }
 
     /// Runs an NCHW input (e.g. the network's image) into an NCHWc output blocked by
@@ -646,7 +647,23 @@ impl Conv2dPlan {
         output: &mut BlockedTensor,
         scratch: &mut [f32],
     ) -> Result<(), WinogradError> {
-        self.run_into_blocked(Source::Nchw(input), output, scratch)
+        self.run_view(ConvInput::Nchw(input), output.view_mut(), scratch)
+    }
+
+    /// Runs an NCHW or NCHWc input into an NCHWc output that borrows its memory (an engine's
+    /// activation arena), with caller-provided scratch of at least
+    /// [`Conv2dPlan::scratch_len`] floats. Never allocates; the blocked runs above are this
+    /// run on their tensors' views.
+    pub fn run_view(
+        &self,
+        input: ConvInput<'_>,
+        mut output: BlockedViewMut<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), WinogradError> {
+        if let ConvInput::Blocked(view) = input {
+            self.check_block("input", view.block())?;
+        }
+        self.run_into_blocked(input, &mut output, scratch)
     }
 
     /// Runs `f` on the plan's own scratch buffer, grown first if inputs of shape `input` need
@@ -681,8 +698,8 @@ impl Conv2dPlan {
     /// The blocked-output runs: checks the output, then stages and convolves image by image.
     fn run_into_blocked(
         &self,
-        input: Source<'_>,
-        output: &mut BlockedTensor,
+        input: ConvInput<'_>,
+        output: &mut BlockedViewMut<'_>,
         scratch: &mut [f32],
     ) -> Result<(), WinogradError> {
         self.check_block("output", output.block())?;
@@ -703,14 +720,14 @@ impl Conv2dPlan {
         let out_len = geo.out_len(&self.spec, lanes);
         for i in 0..geo.n {
             match input {
-                Source::Nchw(t) => {
+                ConvInput::Nchw(t) => {
                     let in_len = c * h * w;
                     let image = &t.data()[i * in_len..][..in_len];
                     let out = &mut output.data_mut()[i * out_len..][..out_len];
                     self.nchw_image(&geo, image, staged, v, m, out);
                     continue;
                 }
-                Source::Blocked(t) => {
+                ConvInput::Blocked(t) => {
                     let in_len = c.div_ceil(lanes) * h * w * lanes;
                     let image = &t.data()[i * in_len..][..in_len];
                     // An unpadded NCHWc staging is the blocked image itself: read it in place.

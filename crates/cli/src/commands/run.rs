@@ -1,6 +1,7 @@
 //! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
 
 use crate::args::{Form, naming_name, parse_batch, parse_bn_eps, parse_input_size};
+use crate::commands::layers::parse_threads;
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
 use crate::source;
@@ -11,7 +12,9 @@ use reparam_tensor::Tensor;
 use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions, GpuKernel};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{Checkpoint, Executor, Graph, LoadOptions, RunOutput, TrainNet};
+use repvgg::{
+    Checkpoint, Cpu, CpuOptions, Engine, Executor, Graph, LoadOptions, RunOutput, TrainNet,
+};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -58,9 +61,12 @@ pub struct RunArgs {
     /// Batch-norm ε used when loading a training-time checkpoint.
     #[arg(long, value_name = "E", default_value = "1e-5", value_parser = parse_bn_eps)]
     pub bn_eps: f64,
-    /// Which executor runs the graph.
-    #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
+    /// Which engine runs the graph.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     pub backend: BackendArg,
+    /// Threads of the CPU engine [default: one per core].
+    #[arg(long, value_name = "T", value_parser = parse_threads)]
+    pub threads: Option<usize>,
     /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide, winograd-f23
     /// or winograd-f43 (the Winograd kernels run only stride-1 layers, so they fail on a whole
     /// RepVGG).
@@ -68,9 +74,11 @@ pub struct RunArgs {
     pub gpu_kernel: String,
 }
 
-/// The executors `reparam run` offers.
+/// The engines `reparam run` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
+    /// reparam-winograd's SIMD kernels on NCHWc activations (Winograd and direct convolution).
+    Cpu,
     /// The f64-accumulating oracle (slow, obviously correct).
     Reference,
     /// reparam-wgsl on the GPU (whole graph in one submission); REPARAM_GPU_ADAPTER picks the
@@ -137,13 +145,14 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
             )?;
             out.flush()?;
             let start = Instant::now();
-            let output = Executor::reference()
-                .run(&graph, &input)
+            let output = Executor::reference(&graph)
+                .and_then(|e| e.run(&input))
                 .map_err(run_failed)?;
             time.run = start.elapsed();
             time.run_label = "reference executor".into();
             output
         }
+        BackendArg::Cpu => run_cpu(args, &graph, &input, &mut time, out)?,
         BackendArg::Gpu => run_gpu(args, &graph, &input, &mut time, out)?,
     };
     let logits = &output.logits;
@@ -181,6 +190,43 @@ fn run_failed(e: repvgg::Error) -> CliError {
         .hint("the input passed validation, so this is a bug; please report the command")
 }
 
+/// Runs the graph on the CPU engine: prepared once (plans, packed weights), one warm-up run
+/// (plans the activation arena), then one timed run.
+fn run_cpu(
+    args: &RunArgs,
+    graph: &Graph,
+    input: &Tensor,
+    time: &mut Timings,
+    out: &mut dyn Write,
+) -> Result<RunOutput, CliError> {
+    let [_, _, h, w] = input.shape();
+    let options = CpuOptions {
+        threads: args.threads,
+        input_hw: (h, w),
+        ..CpuOptions::default()
+    };
+    let start = Instant::now();
+    let mut engine = Cpu::new(graph, &options).map_err(|e| {
+        CliError::new(format!("cannot prepare the CPU engine: {e}"))
+            .hint("check REPARAM_ISA and --threads")
+    })?;
+    let prepare = start.elapsed();
+    writeln!(
+        out,
+        "executor: {} ({} threads; plans built in {})",
+        engine.name(),
+        engine.threads(),
+        duration(prepare)
+    )?;
+    out.flush()?;
+    engine.run(input).map_err(run_failed)?;
+    let start = Instant::now();
+    let output = engine.run(input).map_err(run_failed)?.clone();
+    time.run = start.elapsed();
+    time.run_label = format!("{}, second run", engine.name());
+    Ok(output)
+}
+
 /// Runs the graph on the GPU: one warm-up run (compiles the pipelines, uploads the weights),
 /// then one timed run whose device time comes from timestamp queries where the adapter has them.
 fn run_gpu(
@@ -212,10 +258,10 @@ fn run_gpu(
         kernel: Some(kernel),
         autotune: None,
     };
-    let exec = Executor::new(Gpu::new(&ctx, options));
-    exec.run(graph, input).map_err(run_failed)?;
+    let exec = Executor::new(Gpu::new(&ctx, options), graph).map_err(run_failed)?;
+    exec.run(input).map_err(run_failed)?;
     let start = Instant::now();
-    let output = exec.run(graph, input).map_err(run_failed)?;
+    let output = exec.run(input).map_err(run_failed)?;
     time.run = start.elapsed();
     time.run_label = match exec.backend().last_run() {
         Some((labels, timings)) => match timings.device_ms {

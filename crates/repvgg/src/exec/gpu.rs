@@ -1,20 +1,19 @@
 //! [`Gpu`]: the [`Backend`] on reparam-wgsl. Values are device tensors; every op is recorded,
 //! not run, and the whole recorded graph is encoded into **one** command submission when the
-//! first output is read back ([`Backend::download`]). Per-node plans (packed weights, BN
-//! parameters) are built on a node's first run and kept for later runs of the same graph.
+//! first output is read back ([`Backend::download`]). Every node's plan (packed weights, BN
+//! parameters) is built and uploaded by [`Backend::prepare`], before the first run.
 
 use super::Backend;
 use crate::error::Error;
 use crate::graph::{ConvLayer, Graph, NodeId, Op};
 use crate::net::{Head, SeWeights};
 use reparam_tensor::reference::BatchNorm;
-use reparam_tensor::{ConvSpec, Tensor, TensorError};
+use reparam_tensor::{Tensor, TensorError};
 use reparam_wgsl::{
     Activation, AffinePlan, GpuContext, GpuConv2dPlan, GpuConvOptions, GpuOp, GpuTensor,
     GpuTimings, LinearPlan, SqueezeExcitePlan, ops,
 };
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// What a node keeps between runs.
 #[derive(Debug)]
@@ -25,30 +24,14 @@ enum NodePlan {
     Linear(LinearPlan),
 }
 
-/// The structure of a graph: op kinds and conv geometries in node order. Plans are dropped
-/// and rebuilt when a run's graph has another structure.
-type Structure = Vec<(&'static str, Option<ConvSpec>)>;
-
-fn structure(graph: &Graph) -> Structure {
-    graph
-        .nodes()
-        .iter()
-        .map(|node| match &node.op {
-            Op::Conv { layer, .. } => (node.op.kind(), Some(layer.spec)),
-            op => (op.kind(), None),
-        })
-        .collect()
-}
-
-/// The GPU backend. Plans are keyed by [`NodeId`] and kept while the executor runs graphs of
-/// the same structure; a backend caches the weights of the graph it first ran, so build a new
-/// backend (or call [`Gpu::clear`]) to run other weights of the same architecture.
+/// The GPU backend: an [`crate::Executor`] over it holds one plan per node of its graph, built
+/// when the executor is (each executor uploads its own graph's weights).
 #[derive(Debug)]
 pub struct Gpu<'c> {
     ctx: &'c GpuContext,
     options: GpuConvOptions,
-    structure: RefCell<Structure>,
-    plans: RefCell<HashMap<NodeId, NodePlan>>,
+    /// Per node (index = [`NodeId`]), its plan; `None` for ops without parameters.
+    plans: Vec<Option<NodePlan>>,
     pending: RefCell<Vec<GpuOp>>,
     last: RefCell<Option<(Vec<String>, GpuTimings)>>,
 }
@@ -59,17 +42,10 @@ impl<'c> Gpu<'c> {
         Self {
             ctx,
             options,
-            structure: RefCell::new(Vec::new()),
-            plans: RefCell::new(HashMap::new()),
+            plans: Vec::new(),
             pending: RefCell::new(Vec::new()),
             last: RefCell::new(None),
         }
-    }
-
-    /// Drops every per-node plan (weights are uploaded again on the next run).
-    pub fn clear(&self) {
-        self.plans.borrow_mut().clear();
-        self.structure.borrow_mut().clear();
     }
 
     /// The labels of the ops of the last submitted graph and its timings (device time per op
@@ -91,19 +67,12 @@ impl<'c> Gpu<'c> {
         Ok(())
     }
 
-    /// The plan of `node`, built by `build` on first use.
-    fn with_plan<T>(
-        &self,
-        node: NodeId,
-        build: impl FnOnce() -> Result<NodePlan, Error>,
-        use_plan: impl FnOnce(&NodePlan) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        if !self.plans.borrow().contains_key(&node) {
-            let plan = build()?;
-            self.plans.borrow_mut().insert(node, plan);
-        }
-        let plans = self.plans.borrow();
-        use_plan(&plans[&node])
+    /// The prepared plan of `node`.
+    fn plan(&self, node: NodeId) -> Result<&NodePlan, Error> {
+        self.plans
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| wrong_plan(node))
     }
 
     /// Records `op` and returns its output.
@@ -115,32 +84,54 @@ impl<'c> Gpu<'c> {
     fn affine(
         &self,
         node: NodeId,
-        build: impl FnOnce() -> Result<AffinePlan, Error>,
         input: &GpuTensor,
         other: Option<&GpuTensor>,
     ) -> Result<GpuTensor, Error> {
-        self.with_plan(
-            node,
-            || Ok(NodePlan::Affine(build()?)),
-            |plan| {
-                let NodePlan::Affine(plan) = plan else {
-                    return Err(wrong_plan(node));
-                };
-                let y = GpuTensor::zeros(self.ctx, input.shape())?;
-                let op = plan.bind(self.ctx, input, other, &y)?;
-                Ok(self.record(op, y))
-            },
-        )
+        let NodePlan::Affine(plan) = self.plan(node)? else {
+            return Err(wrong_plan(node));
+        };
+        let y = GpuTensor::zeros(self.ctx, input.shape())?;
+        let op = plan.bind(self.ctx, input, other, &y)?;
+        Ok(self.record(op, y))
+    }
+
+    /// The plan of one node (`None` for an op without parameters).
+    fn build_plan(&self, op: &Op, channels: usize) -> Result<Option<NodePlan>, Error> {
+        let ctx = self.ctx;
+        Ok(Some(match op {
+            Op::Conv { layer, .. } => NodePlan::Conv(GpuConv2dPlan::new(
+                ctx,
+                &layer.spec,
+                &layer.weight,
+                &layer.epilogue,
+                &self.options,
+            )?),
+            Op::BatchNorm { bn, .. } => NodePlan::Affine(AffinePlan::batch_norm(ctx, bn, false)?),
+            Op::Add { .. } => NodePlan::Affine(AffinePlan::identity(ctx, channels, false)?),
+            Op::Relu { .. } => NodePlan::Affine(AffinePlan::identity(ctx, channels, true)?),
+            Op::SqueezeExcite { se, .. } => NodePlan::SqueezeExcite(SqueezeExcitePlan::new(
+                ctx,
+                (&se.down_weight, &se.down_bias),
+                (&se.up_weight, &se.up_bias),
+            )?),
+            Op::GlobalAvgPool { .. } => return Ok(None),
+            Op::Linear { head, .. } => NodePlan::Linear(LinearPlan::new(
+                ctx,
+                &head.weight,
+                &head.bias,
+                Activation::Identity,
+            )?),
+        }))
     }
 }
 
-/// A node's cached plan is of another kind than its op (cannot happen after [`Backend::begin`]
-/// checked the structure; reported instead of panicking).
+/// A node has no plan of its op's kind (cannot happen for the graph [`Backend::prepare`] saw;
+/// reported instead of panicking).
 fn wrong_plan(node: NodeId) -> Error {
     TensorError::invalid(
         "graph",
         format!(
-            "node {} does not match the plan cached for it; call Gpu::clear",
+            "node {} has no prepared plan of its kind (not the prepared graph)",
             node.0
         ),
     )
@@ -154,12 +145,14 @@ impl Backend for Gpu<'_> {
         "gpu"
     }
 
-    fn begin(&self, graph: &Graph) -> Result<(), Error> {
-        let current = structure(graph);
-        if *self.structure.borrow() != current {
-            self.plans.borrow_mut().clear();
-            *self.structure.borrow_mut() = current;
-        }
+    fn prepare(&mut self, graph: &Graph) -> Result<(), Error> {
+        // Channel counts do not depend on the image size; any valid size gives them.
+        let shapes = graph.value_shapes([1, graph.input_channels(), 8, 8])?;
+        self.plans = graph
+            .nodes()
+            .iter()
+            .map(|node| self.build_plan(&node.op, shapes[node.output.0][1]))
+            .collect::<Result<_, _>>()?;
         self.pending.borrow_mut().clear();
         Ok(())
     }
@@ -178,88 +171,43 @@ impl Backend for Gpu<'_> {
     }
 
     fn conv(&self, node: NodeId, input: &GpuTensor, layer: &ConvLayer) -> Result<GpuTensor, Error> {
-        self.with_plan(
-            node,
-            || {
-                let plan = GpuConv2dPlan::new(
-                    self.ctx,
-                    &layer.spec,
-                    &layer.weight,
-                    &layer.epilogue,
-                    &self.options,
-                )?;
-                Ok(NodePlan::Conv(plan))
-            },
-            |plan| {
-                let NodePlan::Conv(plan) = plan else {
-                    return Err(wrong_plan(node));
-                };
-                let y = GpuTensor::zeros(self.ctx, layer.spec.output_shape(input.shape())?)?;
-                let op = plan.bind(self.ctx, input, &y)?;
-                Ok(self.record(op, y))
-            },
-        )
+        let NodePlan::Conv(plan) = self.plan(node)? else {
+            return Err(wrong_plan(node));
+        };
+        let y = GpuTensor::zeros(self.ctx, layer.spec.output_shape(input.shape())?)?;
+        let op = plan.bind(self.ctx, input, &y)?;
+        Ok(self.record(op, y))
     }
 
     fn batch_norm(
         &self,
         node: NodeId,
         input: &GpuTensor,
-        bn: &BatchNorm,
+        _bn: &BatchNorm,
     ) -> Result<GpuTensor, Error> {
-        self.affine(
-            node,
-            || Ok(AffinePlan::batch_norm(self.ctx, bn, false)?),
-            input,
-            None,
-        )
+        self.affine(node, input, None)
     }
 
     fn add(&self, node: NodeId, lhs: &GpuTensor, rhs: &GpuTensor) -> Result<GpuTensor, Error> {
-        let channels = lhs.shape()[1];
-        self.affine(
-            node,
-            || Ok(AffinePlan::identity(self.ctx, channels, false)?),
-            lhs,
-            Some(rhs),
-        )
+        self.affine(node, lhs, Some(rhs))
     }
 
     fn relu(&self, node: NodeId, input: &GpuTensor) -> Result<GpuTensor, Error> {
-        let channels = input.shape()[1];
-        self.affine(
-            node,
-            || Ok(AffinePlan::identity(self.ctx, channels, true)?),
-            input,
-            None,
-        )
+        self.affine(node, input, None)
     }
 
     fn squeeze_excite(
         &self,
         node: NodeId,
         input: &GpuTensor,
-        se: &SeWeights,
+        _se: &SeWeights,
     ) -> Result<GpuTensor, Error> {
-        self.with_plan(
-            node,
-            || {
-                let plan = SqueezeExcitePlan::new(
-                    self.ctx,
-                    (&se.down_weight, &se.down_bias),
-                    (&se.up_weight, &se.up_bias),
-                )?;
-                Ok(NodePlan::SqueezeExcite(plan))
-            },
-            |plan| {
-                let NodePlan::SqueezeExcite(plan) = plan else {
-                    return Err(wrong_plan(node));
-                };
-                let y = GpuTensor::zeros(self.ctx, input.shape())?;
-                let op = plan.bind(self.ctx, input, &y)?;
-                Ok(self.record(op, y))
-            },
-        )
+        let NodePlan::SqueezeExcite(plan) = self.plan(node)? else {
+            return Err(wrong_plan(node));
+        };
+        let y = GpuTensor::zeros(self.ctx, input.shape())?;
+        let op = plan.bind(self.ctx, input, &y)?;
+        Ok(self.record(op, y))
     }
 
     fn global_avg_pool(&self, _node: NodeId, input: &GpuTensor) -> Result<GpuTensor, Error> {
@@ -270,22 +218,12 @@ impl Backend for Gpu<'_> {
     }
 
     fn linear(&self, node: NodeId, input: &GpuTensor, head: &Head) -> Result<GpuTensor, Error> {
-        self.with_plan(
-            node,
-            || {
-                let plan =
-                    LinearPlan::new(self.ctx, &head.weight, &head.bias, Activation::Identity)?;
-                Ok(NodePlan::Linear(plan))
-            },
-            |plan| {
-                let NodePlan::Linear(plan) = plan else {
-                    return Err(wrong_plan(node));
-                };
-                let classes = head.weight.shape()[0];
-                let y = GpuTensor::zeros(self.ctx, [input.shape()[0], classes, 1, 1])?;
-                let op = plan.bind(self.ctx, input, &y)?;
-                Ok(self.record(op, y))
-            },
-        )
+        let NodePlan::Linear(plan) = self.plan(node)? else {
+            return Err(wrong_plan(node));
+        };
+        let classes = head.weight.shape()[0];
+        let y = GpuTensor::zeros(self.ctx, [input.shape()[0], classes, 1, 1])?;
+        let op = plan.bind(self.ctx, input, &y)?;
+        Ok(self.record(op, y))
     }
 }

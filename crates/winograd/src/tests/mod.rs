@@ -38,25 +38,11 @@ use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Shape, Tensor};
 use std::io::Write;
 use std::sync::Once;
 
-/// Error growth of each algorithm relative to direct summation (`f` in the tolerance formula).
-///
-/// `reference/winograd.md` §4.2 measured, for whole layers against an f64 reference: F(2,3) ≈
-/// direct, F(4,3) with the {0, ±√2, ±√2/2} points ≈ 2x direct, F(6,3) with {0, ±1, ±2, ±1/2}
-/// ≈ 10x direct. The factors below double those (F(2,3): 2, F(4,3): 4) to cover the f32
-/// rounding of the transform constants (√2 is not representable) and a blocked summation order;
-/// F(6,3) gets 16 (its output transform multiplies by up to 32 = 2⁵, so one large tile element
-/// can carry an error several times the layer's average, which `max rᵢ` sees). Measured values
-/// at C = 192 are printed and bounded separately by [`accuracy`].
-///
-/// Every factor is still far below what a real bug produces: a wrong tap, channel, bias or tile
-/// gives element errors of order 1, i.e. `rᵢ ≈ 1 ≫ 16·32u·√K ≈ 4e-3` even for `K = 2304`.
+/// Error growth of each algorithm relative to direct summation (`f` in the tolerance formula;
+/// see [`Algorithm::error_factor`] for the measured values behind it). Measured values at
+/// C = 192 are printed and bounded separately by [`accuracy`].
 pub(crate) fn algorithm_factor(a: Algorithm) -> f64 {
-    match a {
-        Algorithm::Auto | Algorithm::Direct => 1.0,
-        Algorithm::WinogradF23 => 2.0,
-        Algorithm::WinogradF43 => 4.0,
-        Algorithm::WinogradF63 => 16.0,
-    }
+    a.error_factor()
 }
 
 /// The tolerance of `spec` run with `algorithm`.
