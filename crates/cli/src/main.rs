@@ -1,5 +1,7 @@
 //! `reparam`: inspect, re-parameterize and run RepVGG models.
 //!
+//! - `reparam bench`: the multi-branch and the plain form side by side (latency, FLOP rate,
+//!   memory traffic, peak activation memory) on the CPU engine (and a GPU).
 //! - `reparam info <MODEL|CHECKPOINT>`: per-layer table of shapes, params, MACs and Winograd MULs.
 //! - `reparam fuse IN OUT`: fold a training-time checkpoint into its deployed (plain) form.
 //! - `reparam run`: run a model (built-in synthetic weights or a checkpoint) on an image batch.
@@ -39,6 +41,9 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Time the multi-branch and the plain form of a model side by side: latency, images/s,
+    /// GFLOP/s, memory traffic and peak activation memory, and their ratios.
+    Bench(commands::bench::BenchArgs),
     /// Print the per-layer table of a model or checkpoint: shapes, params, MACs, Winograd MULs.
     Info(commands::info::InfoArgs),
     /// Re-parameterize a training-time checkpoint into a deployed (plain) one.
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
+        Command::Bench(args) => commands::bench::bench(args, &mut stdout),
         Command::Info(args) => commands::info::info(args, &mut stdout),
         Command::Fuse(args) => commands::fuse::fuse(args, &mut stdout),
         Command::Run(args) => commands::run::run(args, &mut stdout),

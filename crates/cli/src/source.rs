@@ -31,6 +31,50 @@ pub fn load_checkpoint(path: &Path, options: &LoadOptions) -> Result<Loaded, Cli
     repvgg::checkpoint::load_file(path, options).map_err(|e| CliError::checkpoint(path, &e))
 }
 
+/// The network to run and a line saying where its weights came from: `checkpoint`, or the
+/// official `model` (default A0) with synthetic weights seeded by `seed`.
+pub fn load_net(
+    model: Option<&str>,
+    checkpoint: Option<&Path>,
+    seed: u64,
+    bn_eps: f64,
+) -> Result<(Checkpoint, String), CliError> {
+    match checkpoint {
+        Some(path) => {
+            let options = LoadOptions {
+                bn_eps,
+                ..LoadOptions::default()
+            };
+            let loaded = load_checkpoint(path, &options)?;
+            let origin = format!(
+                "checkpoint {}: {}, {} naming",
+                path.display(),
+                form_name(&loaded.net),
+                loaded.naming.name()
+            );
+            Ok((loaded.net, origin))
+        }
+        None => {
+            let config = official(model.unwrap_or("a0"))?;
+            let net = repvgg::TrainNet::random(&config, seed);
+            Ok((Checkpoint::Train(net), format!("synthetic (seed {seed})")))
+        }
+    }
+}
+
+/// The CPU's model name (`model name` of /proc/cpuinfo), or `unknown CPU`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
 /// The architecture of a loaded network.
 pub fn config_of(net: &Checkpoint) -> &Config {
     match net {

@@ -137,6 +137,7 @@ fn help_for_every_command() {
         &["info", "--help"],
         &["fuse", "--help"],
         &["run", "--help"],
+        &["bench", "--help"],
         &["layers", "--help"],
         &["help", "run"],
     ] {
@@ -209,15 +210,67 @@ fn info_of_an_unknown_name_fails() {
 fn run_an_official_model_on_a_small_input() {
     let stdout = ok(&["run", "--model", "a0", "--input-size", "16"]);
     assert!(stdout.contains("model:    RepVGG-A0"), "{stdout}");
-    assert!(stdout.contains("executor: reference"), "{stdout}");
+    assert!(stdout.contains("executor: cpu-"), "{stdout}");
     assert!(
         stdout.contains("image 0: top-5 class (logit): "),
         "{stdout}"
     );
     assert!(stdout.contains("fold  "), "{stdout}");
-    // Same seed, same answer.
+    // Same seed, same answer; the oracle ranks the classes the same way.
     let again = ok(&["run", "--model", "a0", "--input-size", "16"]);
     assert_eq!(top5_lines(&stdout), top5_lines(&again));
+    let reference = ok(&[
+        "run",
+        "--model",
+        "a0",
+        "--input-size",
+        "16",
+        "--backend",
+        "reference",
+    ]);
+    assert!(reference.contains("executor: reference"), "{reference}");
+    assert_eq!(top5_lines(&stdout), top5_lines(&reference));
+}
+
+#[test]
+fn bench_prints_both_forms_and_their_ratios() {
+    let small = [
+        "bench",
+        "--input-size",
+        "32",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+    ];
+    let stdout = ok(&small);
+    for needle in [
+        "model RepVGG-A0",
+        "machine: ",
+        "median ms",
+        "MB moved/img",
+        "peak act MB",
+        "multi-branch / plain",
+    ] {
+        assert!(stdout.contains(needle), "{needle}:\n{stdout}");
+    }
+    let profiled = ok(&[&small[..], &["--profile", "--threads", "1"]].concat());
+    assert!(profiled.contains("profile: cpu-"), "{profiled}");
+    assert!(profiled.contains("stage1.0.rbr_reparam"), "{profiled}");
+    assert!(profiled.contains("stage1.0.rbr_dense"), "{profiled}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&[&small[..], &["--json", "--batch", "2"]].concat())).unwrap();
+    let rows = json.as_array().expect("a list");
+    assert_eq!(rows.len(), 2, "{json}");
+    assert!(
+        rows.iter()
+            .all(|r| r["batch"] == 2 && r["model"] == "RepVGG-A0")
+    );
+    let usage = reparam(&["bench", "--iters", "0"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(text(&usage.stderr).contains("between 1"));
+    let err = fails(&["bench", "--checkpoint", "/no/such.safetensors"]);
+    assert!(err.contains("no such file"), "{err}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - [`checkpoint`]: safetensors I/O in official and timm naming.
 //! - [`fold`]: the re-parameterization.
 //! - [`graph`] and [`exec`]: ops for both forms and executors that run them.
+//! - [`traffic`]: the analytic FLOP and memory-traffic model of a run, per op.
 //! - [`stats`]: per-layer params, MACs and Winograd MULs of the deployed network (paper counts).
 
 pub mod checkpoint;
@@ -17,6 +18,7 @@ pub mod graph;
 pub mod net;
 pub mod random;
 pub mod stats;
+pub mod traffic;
 
 pub use checkpoint::{Checkpoint, LoadOptions, Loaded, Naming};
 pub use config::{BlockSpec, Config, ConfigError, StageConfig};

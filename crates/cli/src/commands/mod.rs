@@ -1,5 +1,6 @@
 //! The subcommands, one module each: arguments (clap derive) and the function that runs them.
 
+pub mod bench;
 pub mod fuse;
 pub mod gpu;
 pub mod info;

@@ -1,6 +1,6 @@
 //! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
 
-use crate::args::{Form, naming_name, parse_batch, parse_bn_eps, parse_input_size};
+use crate::args::{Form, parse_batch, parse_bn_eps, parse_input_size};
 use crate::commands::layers::parse_threads;
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
@@ -12,9 +12,7 @@ use reparam_tensor::Tensor;
 use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions, GpuKernel};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{
-    Checkpoint, Cpu, CpuOptions, Engine, Executor, Graph, LoadOptions, RunOutput, TrainNet,
-};
+use repvgg::{Checkpoint, Cpu, CpuOptions, Engine, Executor, Graph, RunOutput};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -125,7 +123,8 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         "form:     {}",
         match args.form {
             Form::Plain => "plain (one 3x3 conv + bias + ReLU per block)",
-            Form::MultiBranch => "multi-branch (3x3 + BN, 1x1 + BN, identity BN per block)",
+            Form::MultiBranch =>
+                "multi-branch (3x3 conv + BN, 1x1 conv + BN, identity BN, add, ReLU per block)",
         }
     )?;
 
@@ -282,30 +281,12 @@ fn run_gpu(
 
 /// The network to run and a line saying where its weights came from.
 fn load_net(args: &RunArgs) -> Result<(Checkpoint, String), CliError> {
-    match &args.checkpoint {
-        Some(path) => {
-            let options = LoadOptions {
-                bn_eps: args.bn_eps,
-                ..LoadOptions::default()
-            };
-            let loaded = source::load_checkpoint(path, &options)?;
-            let origin = format!(
-                "checkpoint {}: {}, {} naming",
-                path.display(),
-                source::form_name(&loaded.net),
-                naming_name(loaded.naming)
-            );
-            Ok((loaded.net, origin))
-        }
-        None => {
-            let config = source::official(args.model.as_deref().unwrap_or("a0"))?;
-            let net = TrainNet::random(&config, args.seed);
-            Ok((
-                Checkpoint::Train(net),
-                format!("synthetic (seed {})", args.seed),
-            ))
-        }
-    }
+    source::load_net(
+        args.model.as_deref(),
+        args.checkpoint.as_deref(),
+        args.seed,
+        args.bn_eps,
+    )
 }
 
 /// The image batch: read from `--input`, or synthetic; reports which on `out`.
@@ -347,9 +328,10 @@ fn build_graph(net: Checkpoint, args: &RunArgs, time: &mut Timings) -> Result<Gr
             time.graph = start.elapsed();
             return Ok(graph);
         }
-        (Checkpoint::Train(train), Form::MultiBranch) => {
-            Graph::multi_branch(&train).map_err(graph_error)?
-        }
+        // As an inference engine runs a trained network: each branch's BN folded into its conv.
+        (Checkpoint::Train(train), Form::MultiBranch) => Graph::multi_branch(&train)
+            .and_then(|g| g.fold_conv_batch_norms())
+            .map_err(graph_error)?,
         (Checkpoint::Deploy(plain), Form::Plain) => Graph::plain(&plain).map_err(graph_error)?,
         (Checkpoint::Deploy(_), Form::MultiBranch) => {
             let path = args

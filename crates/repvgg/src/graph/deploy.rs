@@ -6,6 +6,16 @@ use crate::error::Error;
 use reparam_tensor::{Epilogue, Shape, Tensor, TensorError};
 
 impl Graph {
+    /// The graph a deploying engine runs for `form` of a training-time net: the plain form of its
+    /// re-parameterization ([`crate::fuse`]), or the multi-branch form with each branch's BN
+    /// folded into its conv ([`Graph::fold_conv_batch_norms`]).
+    pub fn deployed(net: &crate::net::TrainNet, form: super::Form) -> Result<Graph, Error> {
+        match form {
+            super::Form::Plain => Graph::plain(&crate::fold::fuse(net)?),
+            super::Form::MultiBranch => Graph::multi_branch(net)?.fold_conv_batch_norms(),
+        }
+    }
+
     /// The same network with every `conv → BN` pair whose conv output only that BN reads folded
     /// into one conv with bias, as an inference engine runs a trained network:
     ///

@@ -4,6 +4,9 @@
 //! blocks (every output element is computed by one thread in a fixed order, so results do not
 //! depend on the thread count).
 //!
+//! No `f32::mul_add` here: without the FMA target feature (these functions are compiled for the
+//! baseline ISA) it is a call into the software `fmaf`, ~100x slower than a multiply and an add.
+//!
 //! Each op keeps the padding lanes zero: its per-channel parameters are zero-padded so that a
 //! zero input lane maps to a zero output lane.
 
@@ -73,7 +76,7 @@ pub fn affine(x: &[f32], y: &mut [f32], scale: &[f32], shift: &[f32], plane: usi
             let (t, s) = (&scale[b * lanes..][..lanes], &shift[b * lanes..][..lanes]);
             for (yv, xv) in yp.chunks_exact_mut(lanes).zip(xp.chunks_exact(lanes)) {
                 for l in 0..lanes {
-                    yv[l] = t[l].mul_add(xv[l], s[l]);
+                    yv[l] = t[l] * xv[l] + s[l];
                 }
             }
         });
@@ -216,7 +219,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .sum();
     for (x, y) in ac.zip(bc) {
         for l in 0..W {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+            acc[l] += x[l] * y[l];
         }
     }
     acc.iter().sum::<f32>() + tail
