@@ -141,7 +141,7 @@ pub(crate) fn load_train(fixture: &str, file: &str, naming: Naming) -> TrainNet 
     }
 }
 
-fn load_plain(fixture: &str, file: &str, naming: Naming) -> PlainNet {
+pub(crate) fn load_plain(fixture: &str, file: &str, naming: Naming) -> PlainNet {
     match load(fixture, file, naming) {
         Checkpoint::Deploy(net) => net,
         Checkpoint::Train(_) => panic!("{fixture}/{file} loaded as a training-time checkpoint"),

@@ -21,7 +21,7 @@ use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuTens
 use reparam_winograd::{Conv2dPlan, PlanOptions};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{Config, Executor, Graph, Outputs, fuse};
+use repvgg::{Config, Executor, Graph, Outputs, StageConfig, fuse};
 
 fn gpu() -> Option<&'static GpuContext> {
     reparam_wgsl::shared_test_context()
@@ -146,4 +146,26 @@ fn gpu_kernels_equal_the_cpu_crate_on_a0_layers() {
     }
     assert_eq!(seen.len(), 8, "A0 has 8 distinct conv layers at 224x224");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Two executors over graphs of the same architecture with different weights each run their own
+/// weights (plans are built per executor, never shared by geometry).
+#[test]
+fn a_second_graph_of_the_same_architecture_runs_its_own_weights_on_the_gpu() {
+    let Some(ctx) = gpu() else { return };
+    let config = Config::custom(8, vec![StageConfig::dense(16, 2)], 6, None).expect("config");
+    let x = Tensor::from_fn([1, 3, 12, 12], |_, c, h, w| {
+        (c + h * 3 + w) as f32 / 20.0 - 0.5
+    })
+    .expect("input");
+    let mut logits = Vec::new();
+    for seed in [1, 2] {
+        let graph = Graph::plain(&fuse(&repvgg::TrainNet::random(&config, seed)).unwrap()).unwrap();
+        let exec = Executor::new(Gpu::new(ctx, GpuConvOptions::default()), &graph).expect("gpu");
+        let got = exec.run(&x).expect("gpu run").logits;
+        let want = Executor::reference(&graph).unwrap().run(&x).unwrap().logits;
+        check_close(&got, &want, &RUN_TOLERANCE, &format!("seed {seed}")).unwrap();
+        logits.push(got);
+    }
+    assert_ne!(logits[0], logits[1]);
 }

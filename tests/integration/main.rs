@@ -2,6 +2,7 @@
 //! by the upstream PyTorch code (timm), and malformed inputs.
 
 mod checkpoint;
+mod cpu;
 mod equivalence;
 mod fixtures;
 mod gpu;
