@@ -8,15 +8,18 @@
 //!   lacks is reported as SKIPPED on stderr, never silently dropped);
 //! - rayon pools of 1 and 2 threads (`-t1`, `-t2`).
 //!
-//! Plans, weights and tensors are built outside the timed region; the timed region is
-//! `plan.run(&input, &mut output)` inside the pool (`iter_custom`, so the hop onto the pool's
-//! thread is paid once per sample, not per iteration). Weights, bias and input are seeded
+//! The layout is the one the network engine runs (and `reparam layers` times by default):
+//! NCHWc activations in and out (`run_blocked`, the block width the plan picks for its ISA); the
+//! stem, which reads the image, takes it as NCHW (`run_nchw_to_blocked`, the compact RGB path).
+//! Plans, weights and tensors (the blocked copies included) are built outside the timed region;
+//! the timed region is one run inside the pool (`iter_custom`, so the hop onto the pool's thread
+//! is paid once per sample, not per iteration). Weights, bias and input are seeded
 //! uniform values (never all-zero or constant), so no kernel can shortcut on the data.
 
 use crate::shapes::{self, Layer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use reparam_tensor::Tensor;
 use reparam_tensor::rng::SplitMix64;
+use reparam_tensor::{BlockedTensor, Tensor};
 use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -104,11 +107,14 @@ pub fn conv3x3(c: &mut Criterion) {
                     let plan = Conv2dPlan::new(layer.spec, &weight, &epilogue, &options)
                         .unwrap_or_else(|e| panic!("{shape_name} {algorithm} {isa}: {e}"));
                     assert_eq!((plan.algorithm(), plan.isa()), (algorithm, isa));
-                    let mut output = Tensor::zeros(
-                        plan.output_shape(input.shape())
-                            .expect("the input fits the layer"),
-                    )
-                    .expect("a valid output shape");
+                    let out_shape = plan
+                        .output_shape(input.shape())
+                        .expect("the input fits the layer");
+                    let blocked_input = BlockedTensor::from_nchw(&input, plan.block())
+                        .expect("a valid blocked input");
+                    let mut output =
+                        BlockedTensor::zeros(out_shape, plan.block()).expect("a valid output");
+                    let reads_image = layer.stage == 0;
                     for (threads, pool) in &pools {
                         let id = BenchmarkId::new(
                             format!("{algorithm}-{isa}"),
@@ -119,8 +125,18 @@ pub fn conv3x3(c: &mut Criterion) {
                                 pool.install(|| {
                                     let start = Instant::now();
                                     for _ in 0..iters {
-                                        plan.run(black_box(&input), black_box(&mut output))
-                                            .expect("the run succeeds");
+                                        if reads_image {
+                                            plan.run_nchw_to_blocked(
+                                                black_box(&input),
+                                                black_box(&mut output),
+                                            )
+                                        } else {
+                                            plan.run_blocked(
+                                                black_box(&blocked_input),
+                                                black_box(&mut output),
+                                            )
+                                        }
+                                        .expect("the run succeeds");
                                     }
                                     start.elapsed()
                                 })

@@ -7,12 +7,14 @@
 //! conv3x3/direct-avx2fma/b0-s2-64x56x56-to128-stride2-t2
 //! conv3x3/winograd-f23-avx512f/b0-s1-64x56x56-n8-t2
 //! conv3x3-gpu/gemm/a0-s3-192x14x14-n32
+//! block/multi-branch-cpu/a0-stage3
+//! model/plain-cpu/b0-b8
 //! ```
 //!
-//! Two groups:
+//! Four groups:
 //!
-//! - `conv3x3` ([`cpu`]): 3x3 conv + bias + ReLU, NCHW in and out, one [`Conv2dPlan::run`] on
-//!   the CPU. `variant` is `<algorithm>-<isa>`, from [`Algorithm::name`] and [`Isa::name`];
+//! - `conv3x3` ([`cpu`]): 3x3 conv + bias + ReLU in the network's NCHWc layout, one run of a
+//!   [`Conv2dPlan`] on the CPU (the stem reads its NCHW image). `variant` is `<algorithm>-<isa>`, from [`Algorithm::name`] and [`Isa::name`];
 //!   `shape` is the layer name of [`shapes::Layer::name`], then `-n<N>` for batches other than 1,
 //!   then `-t<T>` for the rayon pool size.
 //! - `conv3x3-gpu` ([`gpu`]): the same layers with the WGSL kernels of `reparam-wgsl`, one
@@ -20,17 +22,23 @@
 //!   on an adapter without them). `variant` is [`GpuKernel::name`] (`naive`, `direct`, `gemm`,
 //!   `gemm-wide`, `winograd-f23`, `winograd-f43`); `shape` is the layer name, then always `-n<N>`, for batches 1 and 32 (batch
 //!   1 only for `naive`, and on a software adapter such as lavapipe). Without a GPU adapter the
-//!   group prints `SKIP conv3x3-gpu: <reason>` on stderr and registers nothing.
+//!   group prints a `SKIP` line on stderr and registers nothing.
+//! - `block` and `model` ([`model`]): one block of each stage and whole networks of RepVGG-A0
+//!   and B0 in both forms on the `repvgg` engines, `<form>-<engine>` with form `plain` or
+//!   `multi-branch` and engine `cpu` or `gpu`: `block/multi-branch-cpu/a0-stage2`,
+//!   `model/plain-cpu/b0-b8`, `model/plain-gpu/a0-b1`. Each prints its memory figures (MB moved
+//!   per image, peak activation MB) next to its timing.
 //!
 //! Throughput is `Elements(flops)` with the direct-convolution count
 //! `2·Cout·(Cin/g)·9·Hout·Wout·N`, so criterion's "elem/s" reads as effective FLOP/s (a Winograd
-//! kernel can exceed the FMA peak on this scale).
+//! kernel can exceed the FMA peak on this scale); for `block` and `model`, the sum of the ops' FLOPs
+//! of `repvgg::traffic`.
 //!
 //! Filter as usual: `cargo bench -p reparam-benches -- 'conv3x3/winograd-f43-avx512f/a0'` or
-//! `-- conv3x3-gpu/gemm`; smoke test every benchmark once with `cargo bench -p reparam-benches --
+//! `-- conv3x3-gpu/gemm` or `-- model/`; smoke test every benchmark once with `cargo bench -p reparam-benches --
 //! --test` (`-- --test conv3x3-gpu` for the GPU group alone).
 //!
-//! [`Conv2dPlan::run`]: reparam_winograd::Conv2dPlan::run
+//! [`Conv2dPlan`]: reparam_winograd::Conv2dPlan
 //! [`Algorithm::name`]: reparam_winograd::Algorithm::name
 //! [`Isa::name`]: reparam_winograd::Isa::name
 //! [`GpuContext::run`]: reparam_wgsl::GpuContext::run
@@ -38,7 +46,14 @@
 
 mod cpu;
 mod gpu;
+mod model;
 mod shapes;
 
-criterion::criterion_group!(benches, cpu::conv3x3, gpu::conv3x3_gpu);
+criterion::criterion_group!(
+    benches,
+    cpu::conv3x3,
+    gpu::conv3x3_gpu,
+    model::block,
+    model::model
+);
 criterion::criterion_main!(benches);
