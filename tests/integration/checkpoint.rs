@@ -12,10 +12,10 @@
 use half::{bf16, f16};
 use proptest::prelude::*;
 use repvgg::checkpoint::{
-    Form, load_bytes, load_file, plain_to_bytes, train_to_bytes, write_plain_file, write_train_file,
+    load_bytes, load_file, plain_to_bytes, train_to_bytes, write_plain_file, write_train_file,
 };
 use repvgg::{
-    Checkpoint, CheckpointError, Config, LoadOptions, Loaded, Naming, PlainBlock, PlainNet,
+    Checkpoint, CheckpointError, Config, Form, LoadOptions, Loaded, Naming, PlainBlock, PlainNet,
     StageConfig, TrainNet,
 };
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
@@ -235,18 +235,14 @@ fn tiny_train() -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 
 const FIXTURE_FILES: [(&str, Form, Naming); 4] = [
-    ("train_time.safetensors", Form::Train, Naming::Timm),
+    ("train_time.safetensors", Form::MultiBranch, Naming::Timm),
     (
         "train_time_official.safetensors",
-        Form::Train,
+        Form::MultiBranch,
         Naming::Official,
     ),
-    ("deploy.safetensors", Form::Deploy, Naming::Timm),
-    (
-        "deploy_official.safetensors",
-        Form::Deploy,
-        Naming::Official,
-    ),
+    ("deploy.safetensors", Form::Plain, Naming::Timm),
+    ("deploy_official.safetensors", Form::Plain, Naming::Official),
 ];
 
 fn manifest(name: &str) -> serde_json::Value {
@@ -363,8 +359,8 @@ fn fixtures_reserialize_to_the_same_keys_and_bytes() {
             assert_eq!(key_set(&written), key_set(&original), "{name}/{file}");
             if naming == Naming::Timm {
                 let field = match form {
-                    Form::Train => "train_time_keys",
-                    Form::Deploy => "deploy_keys",
+                    Form::MultiBranch => "train_time_keys",
+                    Form::Plain => "deploy_keys",
                 };
                 assert_eq!(key_set(&written), listed(field), "{name}/{file}");
             }

@@ -2,8 +2,9 @@
 //! under the offending option.
 
 use clap::ValueEnum;
-use repvgg::Naming;
+use reparam_wgsl::GpuKernel;
 use repvgg::stats::{InputSize, MAX_INPUT_SIDE};
+use repvgg::{Form, Naming};
 
 /// Key naming scheme of a written checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,13 +24,20 @@ impl From<NamingArg> for Naming {
     }
 }
 
-/// Which form of the network to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Form {
-    /// Re-parameterized: one 3x3 conv + bias + ReLU per block.
-    Plain,
-    /// As trained: 3x3 conv + BN, 1x1 conv + BN and identity BN per block, summed.
-    MultiBranch,
+/// A network form: `plain` (re-parameterized, one 3x3 conv + bias + ReLU per block) or
+/// `multi-branch` (as trained: 3x3 conv + BN, 1x1 conv + BN and identity BN per block, summed).
+pub fn parse_form(s: &str) -> Result<Form, String> {
+    Form::parse(&s.to_ascii_lowercase())
+}
+
+/// A GPU conv kernel by [`GpuKernel::name`] (`auto` included).
+pub fn parse_gpu_kernel(s: &str) -> Result<GpuKernel, String> {
+    GpuKernel::parse(&s.trim().to_ascii_lowercase()).map_err(|_| {
+        format!(
+            "`{s}` is not a GPU kernel; use auto, naive, direct, gemm, gemm-wide, winograd-f23 or \
+             winograd-f43"
+        )
+    })
 }
 
 /// `H` or `HxW` (also `H×W`, `H,W`), each side from 1 to [`MAX_INPUT_SIDE`].
@@ -78,14 +86,6 @@ pub fn parse_bn_eps(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Human-readable name of a naming scheme.
-pub fn naming_name(n: Naming) -> &'static str {
-    match n {
-        Naming::Official => "official",
-        Naming::Timm => "timm",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +125,18 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(Naming::from(NamingArg::Timm), Naming::Timm);
-        assert_eq!(naming_name(Naming::Official), "official");
+    }
+
+    #[test]
+    fn forms_and_kernels() {
+        assert_eq!(parse_form("multi-branch"), Ok(Form::MultiBranch));
+        assert_eq!(parse_form("Plain"), Ok(Form::Plain));
+        assert!(parse_form("fused").unwrap_err().contains("multi-branch"));
+        assert_eq!(parse_gpu_kernel("gemm-wide"), Ok(GpuKernel::GemmWide));
+        assert!(
+            parse_gpu_kernel("fast")
+                .unwrap_err()
+                .contains("winograd-f43")
+        );
     }
 }

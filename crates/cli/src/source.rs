@@ -75,14 +75,6 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// The architecture of a loaded network.
-pub fn config_of(net: &Checkpoint) -> &Config {
-    match net {
-        Checkpoint::Train(t) => &t.config,
-        Checkpoint::Deploy(p) => &p.config,
-    }
-}
-
 /// `training-time (multi-branch)` or `deployed (plain)`.
 pub fn form_name(net: &Checkpoint) -> &'static str {
     match net {

@@ -202,12 +202,38 @@ pub enum Form {
     Plain,
 }
 
-impl fmt::Display for Form {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Form {
+    /// Both forms, the training-time one first.
+    pub const ALL: [Self; 2] = [Self::MultiBranch, Self::Plain];
+
+    /// `multi-branch` or `plain` (also its `Display`).
+    pub fn name(self) -> &'static str {
+        match self {
             Form::MultiBranch => "multi-branch",
             Form::Plain => "plain",
-        })
+        }
+    }
+
+    /// What a checkpoint of this form is called: `training-time` or `deployed`.
+    pub fn checkpoint_name(self) -> &'static str {
+        match self {
+            Form::MultiBranch => "training-time",
+            Form::Plain => "deployed",
+        }
+    }
+
+    /// Parses a [`Form::name`]; the error lists both.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s.trim())
+            .ok_or_else(|| format!("unknown form `{s}`; expected `multi-branch` or `plain`"))
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -25,5 +25,5 @@ pub use config::{BlockSpec, Config, ConfigError, StageConfig};
 pub use error::{CheckpointError, Error};
 pub use exec::{Cpu, CpuOptions, Engine, Executor, Outputs, RunOutput};
 pub use fold::fuse;
-pub use graph::Graph;
+pub use graph::{Form, Graph};
 pub use net::{ConvBn, Head, PlainBlock, PlainNet, SeWeights, TrainBlock, TrainNet};

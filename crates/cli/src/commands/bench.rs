@@ -158,7 +158,7 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
         args.seed,
         args.bn_eps,
     )?;
-    let config = source::config_of(&net).clone();
+    let config = net.config().clone();
     let input = synthetic_input(args.batch, config.in_channels, args.input_size, args.seed)?;
     let graphs = graphs(&net)?;
     let gpu = gpu_context(args.backend)?;

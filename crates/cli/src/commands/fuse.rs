@@ -1,6 +1,6 @@
 //! `reparam fuse IN OUT`: re-parameterize a training-time checkpoint into a deployed one.
 
-use crate::args::{NamingArg, naming_name, parse_bn_eps};
+use crate::args::{NamingArg, parse_bn_eps};
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
 use crate::source;
@@ -68,7 +68,7 @@ pub fn fuse(args: &FuseArgs, out: &mut dyn Write) -> Result<(), CliError> {
         args.input.display(),
         train.config.name,
         source::form_name(&loaded.net),
-        naming_name(loaded.naming),
+        loaded.naming.name(),
         train.blocks.len(),
         duration(load_time)
     )?;
@@ -95,7 +95,7 @@ pub fn fuse(args: &FuseArgs, out: &mut dyn Write) -> Result<(), CliError> {
         out,
         "wrote  {}: deployed checkpoint, {} naming, {} bytes",
         args.output.display(),
-        naming_name(naming),
+        naming.name(),
         bytes.len()
     )?;
     Ok(())

@@ -1,6 +1,6 @@
 //! `reparam info <MODEL|CHECKPOINT>`: the per-layer table of the deployed network.
 
-use crate::args::{naming_name, parse_input_size};
+use crate::args::parse_input_size;
 use crate::error::CliError;
 use crate::source;
 use crate::table::{Align, Table, giga, hw, millions, thousands};
@@ -43,8 +43,8 @@ pub fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
             let loaded = source::load_checkpoint(path, &LoadOptions::default())?;
             header.push(format!("checkpoint: {}", path.display()));
             header.push(format!("form:   {}", source::form_name(&loaded.net)));
-            header.push(format!("naming: {}", naming_name(loaded.naming)));
-            let config = source::config_of(&loaded.net).clone();
+            header.push(format!("naming: {}", loaded.naming.name()));
+            let config = loaded.net.config().clone();
             header.push(format!("model:  {}", config.name));
             config
         }

@@ -1,6 +1,6 @@
 //! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
 
-use crate::args::{Form, parse_batch, parse_bn_eps, parse_input_size};
+use crate::args::{parse_batch, parse_bn_eps, parse_form, parse_gpu_kernel, parse_input_size};
 use crate::commands::layers::parse_threads;
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
@@ -12,7 +12,7 @@ use reparam_tensor::Tensor;
 use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions, GpuKernel};
 use repvgg::exec::Gpu;
 use repvgg::stats::{InputSize, ModelStats};
-use repvgg::{Checkpoint, Cpu, CpuOptions, Engine, Executor, Graph, RunOutput};
+use repvgg::{Checkpoint, Cpu, CpuOptions, Engine, Executor, Form, Graph, RunOutput};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Which form of the network to run; a deployed checkpoint runs only as plain.
-    #[arg(long, value_enum, default_value_t = Form::Plain)]
+    #[arg(long, value_name = "FORM", default_value = "plain", value_parser = parse_form)]
     pub form: Form,
     /// Safetensors file with the image batch under the key `input`, shape [N, 3, H, W]
     /// (F32, F16 or BF16).
@@ -68,8 +68,8 @@ pub struct RunArgs {
     /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide, winograd-f23
     /// or winograd-f43 (the Winograd kernels run only stride-1 layers, so they fail on a whole
     /// RepVGG).
-    #[arg(long, value_name = "KERNEL", default_value = "auto")]
-    pub gpu_kernel: String,
+    #[arg(long, value_name = "KERNEL", default_value = "auto", value_parser = parse_gpu_kernel)]
+    pub gpu_kernel: GpuKernel,
 }
 
 /// The engines `reparam run` offers.
@@ -113,7 +113,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let start = Instant::now();
     let (net, origin) = load_net(args)?;
     time.weights = start.elapsed();
-    let config = source::config_of(&net).clone();
+    let config = net.config().clone();
     writeln!(out, "model:    {}", config.name)?;
     writeln!(out, "weights:  {origin}")?;
 
@@ -235,10 +235,7 @@ fn run_gpu(
     time: &mut Timings,
     out: &mut dyn Write,
 ) -> Result<RunOutput, CliError> {
-    let kernel = GpuKernel::parse(&args.gpu_kernel).map_err(|e| {
-        CliError::new(e.to_string())
-            .hint("pass one of auto, naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43")
-    })?;
+    let kernel = args.gpu_kernel;
     let ctx = pollster::block_on(GpuContext::new(&GpuContextOptions::from_env())).map_err(|e| {
         CliError::new(format!("no GPU to run on: {e}")).hint(
             "install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers for the \

@@ -80,7 +80,7 @@ pub(crate) fn form(
                 names.of(b)
             ),
         }),
-        (Some(_), None) => Ok(Form::Deploy),
-        _ => Ok(Form::Train),
+        (Some(_), None) => Ok(Form::Plain),
+        _ => Ok(Form::MultiBranch),
     }
 }

@@ -406,7 +406,7 @@ mod tests {
     fn infers_official_and_custom_configs() {
         for name in ["A0", "B1g4", "D2se"] {
             let config = Config::official(name).unwrap();
-            for form in [Form::Train, Form::Deploy] {
+            for form in [Form::MultiBranch, Form::Plain] {
                 let inferred = infer(&shapes_of(&config, form), form, NAMES).unwrap();
                 assert_eq!(inferred.blocks(), config.blocks(), "{name}");
                 assert_eq!(inferred.se_reduction, config.se_reduction, "{name}");
@@ -419,10 +419,10 @@ mod tests {
     fn se_reduction_is_the_largest_consistent_ratio() {
         // width 12, hidden 2: r ∈ {5, 6}; width 24, hidden 4: r ∈ {5, 6}; → 6.
         let config = Config::custom(12, vec![StageConfig::dense(24, 2)], 3, Some(6)).unwrap();
-        let inferred = infer(&shapes_of(&config, Form::Deploy), Form::Deploy, NAMES).unwrap();
+        let inferred = infer(&shapes_of(&config, Form::Plain), Form::Plain, NAMES).unwrap();
         assert_eq!(inferred.se_reduction, Some(6));
         let config = Config::custom(12, vec![StageConfig::dense(24, 2)], 3, Some(5)).unwrap();
-        let inferred = infer(&shapes_of(&config, Form::Deploy), Form::Deploy, NAMES).unwrap();
+        let inferred = infer(&shapes_of(&config, Form::Plain), Form::Plain, NAMES).unwrap();
         assert_eq!(inferred.blocks(), config.blocks());
     }
 
@@ -430,13 +430,13 @@ mod tests {
     fn mismatch_names_the_first_differing_block() {
         let a0 = Config::official("A0").unwrap();
         let a1 = Config::official("A1").unwrap();
-        let err = check_matches(&a0, &a1, Form::Train, NAMES).unwrap_err();
+        let err = check_matches(&a0, &a1, Form::MultiBranch, NAMES).unwrap_err();
         assert!(
             matches!(&err, CheckpointError::ConfigMismatch { key, .. } if key == "stem.conv_kxk.conv.weight"),
             "{err}"
         );
         let b0 = Config::official("B0").unwrap();
-        let err = check_matches(&a1, &b0, Form::Deploy, NAMES).unwrap_err();
+        let err = check_matches(&a1, &b0, Form::Plain, NAMES).unwrap_err();
         assert!(
             matches!(&err, CheckpointError::ConfigMismatch { key, .. } if key == "stages.1.0.reparam_conv.weight"),
             "{err}"

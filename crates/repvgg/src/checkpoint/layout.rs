@@ -53,7 +53,7 @@ pub(crate) fn layout(config: &Config, form: Form) -> Vec<Entry> {
             push(at(Slot::SeUpBias), &[c]);
         }
         match form {
-            Form::Train => {
+            Form::MultiBranch => {
                 if spec.identity {
                     for field in BnField::PARAMS {
                         push(at(Slot::Identity(field)), &[c]);
@@ -66,7 +66,7 @@ pub(crate) fn layout(config: &Config, form: Form) -> Vec<Entry> {
                     }
                 }
             }
-            Form::Deploy => {
+            Form::Plain => {
                 push(at(Slot::ReparamWeight), &conv_shape(&spec, 3));
                 push(at(Slot::ReparamBias), &[c]);
             }
@@ -98,15 +98,15 @@ pub(crate) fn is_optional(key: Key, required: &HashSet<Key>) -> bool {
 /// weight, or the deployed conv weight.
 pub(crate) fn main_key(id: BlockId, form: Form) -> Key {
     match form {
-        Form::Train => Key::Block(id, Slot::Conv(Branch::Dense)),
-        Form::Deploy => Key::Block(id, Slot::ReparamWeight),
+        Form::MultiBranch => Key::Block(id, Slot::Conv(Branch::Dense)),
+        Form::Plain => Key::Block(id, Slot::ReparamWeight),
     }
 }
 
 /// Where the geometry is read from when [`main_key`] is absent (the 1x1 conv has the same
 /// `[C_out, C_in/g]`), so that a missing 3x3 weight is reported as missing, not as a gap.
 pub(crate) fn fallback_key(id: BlockId, form: Form) -> Option<Key> {
-    (form == Form::Train).then_some(Key::Block(id, Slot::Conv(Branch::Pointwise)))
+    (form == Form::MultiBranch).then_some(Key::Block(id, Slot::Conv(Branch::Pointwise)))
 }
 
 #[cfg(test)]
@@ -119,16 +119,16 @@ mod tests {
         // repvgg.md §1.5: A-series 290 training keys without num_batches_tracked, 46 deployed;
         // B-series 374 and 58.
         let count = |name: &str, form| layout(&Config::official(name).unwrap(), form).len();
-        assert_eq!(count("A0", Form::Train), 290);
-        assert_eq!(count("A0", Form::Deploy), 46);
-        assert_eq!(count("B1g4", Form::Train), 374);
-        assert_eq!(count("B1g4", Form::Deploy), 58);
+        assert_eq!(count("A0", Form::MultiBranch), 290);
+        assert_eq!(count("A0", Form::Plain), 46);
+        assert_eq!(count("B1g4", Form::MultiBranch), 374);
+        assert_eq!(count("B1g4", Form::Plain), 58);
     }
 
     #[test]
     fn grouped_shapes() {
         let config = Config::official("B1g4").unwrap();
-        let entries = layout(&config, Form::Train);
+        let entries = layout(&config, Form::MultiBranch);
         let find = |name: &str| {
             entries
                 .iter()

@@ -28,8 +28,8 @@ pub(crate) fn load(bytes: &[u8], options: &LoadOptions) -> Result<Loaded, Checkp
         options.bn_eps,
     );
     let net = match form {
-        Form::Train => Checkpoint::Train(values.train_net(config)?),
-        Form::Deploy => Checkpoint::Deploy(values.plain_net(config)?),
+        Form::MultiBranch => Checkpoint::Train(values.train_net(config)?),
+        Form::Plain => Checkpoint::Deploy(values.plain_net(config)?),
     };
     Ok(Loaded {
         net,

@@ -29,6 +29,7 @@ pub use read::to_f32;
 
 use crate::config::Config;
 use crate::error::CheckpointError;
+use crate::graph::Form;
 use crate::net::{PlainNet, TrainNet};
 use std::fmt;
 use std::path::Path;
@@ -61,31 +62,6 @@ impl fmt::Display for Naming {
     }
 }
 
-/// Which of the two forms of the network a state dict holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    /// Multi-branch: 3x3 conv + BN, 1x1 conv + BN, identity BN.
-    Train,
-    /// Re-parameterized: one 3x3 conv + bias per block.
-    Deploy,
-}
-
-impl Form {
-    /// `training-time` or `deployed`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Train => "training-time",
-            Self::Deploy => "deployed",
-        }
-    }
-}
-
-impl fmt::Display for Form {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// The network a checkpoint holds, in whichever form the file has.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checkpoint {
@@ -99,8 +75,8 @@ impl Checkpoint {
     /// The form of the network.
     pub fn form(&self) -> Form {
         match self {
-            Self::Train(_) => Form::Train,
-            Self::Deploy(_) => Form::Deploy,
+            Self::Train(_) => Form::MultiBranch,
+            Self::Deploy(_) => Form::Plain,
         }
     }
 
@@ -135,7 +111,7 @@ impl Loaded {
     pub fn into_train(self) -> Result<TrainNet, CheckpointError> {
         match self.net {
             Checkpoint::Train(net) => Ok(net),
-            Checkpoint::Deploy(_) => Err(wrong_form(Form::Train, Form::Deploy)),
+            Checkpoint::Deploy(_) => Err(wrong_form(Form::MultiBranch, Form::Plain)),
         }
     }
 
@@ -143,15 +119,15 @@ impl Loaded {
     pub fn into_plain(self) -> Result<PlainNet, CheckpointError> {
         match self.net {
             Checkpoint::Deploy(net) => Ok(net),
-            Checkpoint::Train(_) => Err(wrong_form(Form::Deploy, Form::Train)),
+            Checkpoint::Train(_) => Err(wrong_form(Form::Plain, Form::MultiBranch)),
         }
     }
 }
 
 fn wrong_form(expected: Form, found: Form) -> CheckpointError {
     CheckpointError::WrongForm {
-        expected: expected.name(),
-        found: found.name(),
+        expected: expected.checkpoint_name(),
+        found: found.checkpoint_name(),
     }
 }
 

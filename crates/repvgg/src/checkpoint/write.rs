@@ -176,7 +176,7 @@ pub(crate) fn train_bytes(net: &TrainNet, naming: Naming) -> Result<Vec<u8>, Che
     check_specs(
         &net.config,
         net.blocks.iter().map(|b| &b.spec),
-        Form::Train,
+        Form::MultiBranch,
         names,
     )?;
     let blocks: HashMap<BlockId, &TrainBlock> = net
@@ -184,7 +184,7 @@ pub(crate) fn train_bytes(net: &TrainNet, naming: Naming) -> Result<Vec<u8>, Che
         .iter()
         .map(|b| (BlockId::of(&b.spec), b))
         .collect();
-    serialize(&net.config, Form::Train, names, |key| match key {
+    serialize(&net.config, Form::MultiBranch, names, |key| match key {
         Key::Block(id, slot) => train_slot(blocks.get(&id)?, slot),
         _ => head_slot(&net.head, key),
     })
@@ -197,7 +197,7 @@ pub(crate) fn plain_bytes(net: &PlainNet, naming: Naming) -> Result<Vec<u8>, Che
     check_specs(
         &net.config,
         net.blocks.iter().map(|b| &b.spec),
-        Form::Deploy,
+        Form::Plain,
         names,
     )?;
     let blocks: HashMap<BlockId, &PlainBlock> = net
@@ -205,7 +205,7 @@ pub(crate) fn plain_bytes(net: &PlainNet, naming: Naming) -> Result<Vec<u8>, Che
         .iter()
         .map(|b| (BlockId::of(&b.spec), b))
         .collect();
-    serialize(&net.config, Form::Deploy, names, |key| match key {
+    serialize(&net.config, Form::Plain, names, |key| match key {
         Key::Block(id, slot) => plain_slot(blocks.get(&id)?, slot),
         _ => head_slot(&net.head, key),
     })
