@@ -116,10 +116,10 @@ pub fn conv3x3(c: &mut Criterion) {
                         BlockedTensor::zeros(out_shape, plan.block()).expect("a valid output");
                     let reads_image = layer.stage == 0;
                     for (threads, pool) in &pools {
-                        let id = BenchmarkId::new(
-                            format!("{algorithm}-{isa}"),
-                            format!("{shape_name}-t{threads}"),
-                        );
+                        let kernel = pool
+                            .install(|| plan.kernel_name(input.shape()))
+                            .expect("the input fits the layer");
+                        let id = BenchmarkId::new(kernel, format!("{shape_name}-t{threads}"));
                         group.bench_function(id, |b| {
                             b.iter_custom(|iters| {
                                 pool.install(|| {

@@ -3,9 +3,9 @@
 //! Every benchmark id reads like a row of a table, `op/variant/shape`:
 //!
 //! ```text
-//! conv3x3/winograd-f43-avx512f/a0-s3-192x14x14-t1
-//! conv3x3/direct-avx2fma/b0-s2-64x56x56-to128-stride2-t2
-//! conv3x3/winograd-f23-avx512f/b0-s1-64x56x56-n8-t2
+//! conv3x3/winograd-f43-avx512f-8x2/a0-s3-192x14x14-t1
+//! conv3x3/direct-avx2fma-6x2/b0-s2-64x56x56-to128-stride2-t2
+//! conv3x3/winograd-f23-avx512f-8x2/b0-s1-64x56x56-n8-t2
 //! conv3x3-gpu/gemm/a0-s3-192x14x14-n32
 //! block/multi-branch-cpu/a0-stage3
 //! model/plain-cpu/b0-b8
@@ -14,7 +14,10 @@
 //! Four groups:
 //!
 //! - `conv3x3` ([`cpu`]): 3x3 conv + bias + ReLU in the network's NCHWc layout, one run of a
-//!   [`Conv2dPlan`] on the CPU (the stem reads its NCHW image). `variant` is `<algorithm>-<isa>`, from [`Algorithm::name`] and [`Isa::name`];
+//!   [`Conv2dPlan`] on the CPU (the stem reads its NCHW image). `variant` is the kernel,
+//!   `<algorithm>-<isa>-<columns>x<vectors>` from [`Conv2dPlan::kernel_name`] (the register
+//!   block: output pixels or Winograd tiles × vectors of output channels, which can differ
+//!   between thread counts);
 //!   `shape` is the layer name of [`shapes::Layer::name`], then `-n<N>` for batches other than 1,
 //!   then `-t<T>` for the rayon pool size.
 //! - `conv3x3-gpu` ([`gpu`]): the same layers with the WGSL kernels of `reparam-wgsl`, one
@@ -34,13 +37,12 @@
 //! kernel can exceed the FMA peak on this scale); for `block` and `model`, the sum of the ops' FLOPs
 //! of `repvgg::traffic`.
 //!
-//! Filter as usual: `cargo bench -p reparam-benches -- 'conv3x3/winograd-f43-avx512f/a0'` or
+//! Filter as usual: `cargo bench -p reparam-benches -- 'conv3x3/winograd-f43-avx512f'` or
 //! `-- conv3x3-gpu/gemm` or `-- model/`; smoke test every benchmark once with `cargo bench -p reparam-benches --
 //! --test` (`-- --test conv3x3-gpu` for the GPU group alone).
 //!
 //! [`Conv2dPlan`]: reparam_winograd::Conv2dPlan
-//! [`Algorithm::name`]: reparam_winograd::Algorithm::name
-//! [`Isa::name`]: reparam_winograd::Isa::name
+//! [`Conv2dPlan::kernel_name`]: reparam_winograd::Conv2dPlan::kernel_name
 //! [`GpuContext::run`]: reparam_wgsl::GpuContext::run
 //! [`GpuKernel::name`]: reparam_wgsl::GpuKernel::name
 

@@ -131,7 +131,7 @@ pub enum Error {
     Tensor(#[from] TensorError),
     /// A CPU kernel refused its operands or could not be planned.
     #[error(transparent)]
-    Kernel(#[from] reparam_winograd::WinogradError),
+    Kernel(#[from] reparam_winograd::ConvError),
     /// The CPU engine's thread pool could not be started.
     #[error("cannot start a thread pool of {threads} threads: {reason}")]
     ThreadPool {

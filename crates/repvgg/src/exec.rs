@@ -29,7 +29,7 @@ pub use reference::Reference;
 use crate::error::Error;
 use crate::graph::{ConvLayer, Graph, NodeId, Op, ValueId};
 use crate::net::{Head, SeWeights};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::{Tensor, TensorError};
 
 /// The arithmetic of an executor: one method per op kind of [`Op`], over the backend's own

@@ -40,8 +40,8 @@
 use crate::error::Error;
 use crate::graph::validate;
 use crate::net::{PlainBlock, PlainNet, TrainBlock, TrainNet};
+use reparam_tensor::BatchNorm;
 use reparam_tensor::Tensor;
-use reparam_tensor::reference::BatchNorm;
 
 /// Folds every block of `net` (equations in the [module docs](self)), in `f64`, rounded to `f32`
 /// once. The head and the squeeze-excitation weights are copied.
@@ -159,7 +159,8 @@ mod tests {
     use super::*;
     use crate::config::{BlockSpec, Config, StageConfig};
     use crate::net::ConvBn;
-    use reparam_tensor::reference::{self, BatchNorm};
+    use reparam_tensor::BatchNorm;
+    use reparam_tensor::reference;
     use reparam_tensor::rng::SplitMix64;
     use reparam_tensor::tolerance::{Tolerance, assert_close};
     use reparam_tensor::{ConvSpec, Epilogue, TensorError};

@@ -21,7 +21,7 @@ pub(crate) mod validate;
 
 use crate::error::Error;
 use crate::net::{Head, PlainBlock, PlainNet, SeWeights, TrainBlock, TrainNet};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
 use std::fmt;
 

@@ -2,8 +2,8 @@
 //! released) and [`PlainNet`] (one 3x3 conv + bias per block, after re-parameterization).
 
 use crate::config::{BlockSpec, Config};
+use reparam_tensor::BatchNorm;
 use reparam_tensor::Tensor;
-use reparam_tensor::reference::BatchNorm;
 
 /// A bias-free convolution followed by batch norm (`rbr_dense` / `rbr_1x1`, timm `conv_kxk` /
 /// `conv_1x1`).

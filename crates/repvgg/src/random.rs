@@ -2,7 +2,7 @@
 
 use crate::config::{BlockSpec, Config};
 use crate::net::{ConvBn, Head, SeWeights, TrainBlock, TrainNet};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::{Shape, Tensor};
 

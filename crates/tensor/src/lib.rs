@@ -11,6 +11,7 @@
 //! - [`winograd`]: the Winograd F(2,3) / F(4,3) / F(6,3) matrices the CPU and GPU kernels share.
 
 mod aligned;
+mod batch_norm;
 mod blocked;
 mod error;
 pub mod reference;
@@ -21,6 +22,7 @@ pub mod tolerance;
 pub mod winograd;
 
 pub use aligned::{ALIGN_BYTES, ALIGN_FLOATS, AlignedVec};
+pub use batch_norm::BatchNorm;
 pub use blocked::{BLOCK_SIZES, BlockedTensor, BlockedView, BlockedViewMut, blocked_len};
 pub use error::TensorError;
 pub use spec::{ConvSpec, Epilogue};

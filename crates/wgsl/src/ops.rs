@@ -10,7 +10,7 @@ use crate::shader::{Shader, Specialization};
 use crate::tensor::{GpuTensor, channel_stride, storage_buffer, uniform_buffer};
 use crate::window::split;
 use bytemuck::{Pod, Zeroable};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::{Tensor, TensorError};
 
 /// `y = relu?(x·scale[c] + shift[c] + other?)` per element, on tensors of one shape.

@@ -1,6 +1,6 @@
 //! `Algorithm::Auto`: a threshold table, and optional autotuning by timing.
 
-use crate::{Algorithm, Conv2dPlan, Isa, PlanOptions, WinogradError};
+use crate::{Algorithm, Conv2dPlan, ConvError, Isa, PlanOptions};
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
 use std::time::Instant;
 
@@ -114,7 +114,7 @@ pub(crate) fn autotune(
     epilogue: &Epilogue,
     options: &PlanOptions,
     isa: Isa,
-) -> Result<Conv2dPlan, WinogradError> {
+) -> Result<Conv2dPlan, ConvError> {
     let (h, w) = options.input_hw.unwrap_or(DEFAULT_HW);
     let input = Tensor::filled([1, spec.in_channels, h, w], 0.5)?;
     let mut best: Option<(f64, Conv2dPlan)> = None;
@@ -140,7 +140,7 @@ pub(crate) fn autotune(
         }
     }
     best.map(|(_, plan)| plan)
-        .ok_or_else(|| WinogradError::UnsupportedAlgorithm {
+        .ok_or_else(|| ConvError::UnsupportedAlgorithm {
             algorithm: "auto",
             reason: "no algorithm can run this convolution".into(),
         })

@@ -7,7 +7,7 @@ use thiserror::Error;
 /// Everything that can go wrong when planning or running a convolution. Bad input never panics;
 /// it returns one of these, naming the problem.
 #[derive(Debug, Clone, PartialEq, Error)]
-pub enum WinogradError {
+pub enum ConvError {
     /// A spec, weight, bias or tensor operand is invalid.
     #[error(transparent)]
     Tensor(#[from] TensorError),
@@ -25,6 +25,12 @@ pub enum WinogradError {
     #[error("REPARAM_ISA=`{value}` is not one of scalar, avx2, avx512, neon")]
     UnknownIsa {
         /// The value found.
+        value: String,
+    },
+    /// An algorithm name that is none of `auto`, `direct`, `f23`, `f43`, `f63`.
+    #[error("`{value}` is not an algorithm; use auto, direct, f23, f43 or f63")]
+    UnknownAlgorithm {
+        /// The value given.
         value: String,
     },
     /// The requested algorithm cannot run this convolution.

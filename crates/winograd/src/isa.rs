@@ -1,6 +1,6 @@
 //! Instruction-set selection: detected once, overridable with `REPARAM_ISA`.
 
-use crate::WinogradError;
+use crate::ConvError;
 use std::fmt;
 
 /// The instruction sets this crate has kernels for.
@@ -17,7 +17,7 @@ pub enum Isa {
 }
 
 /// The environment variable that forces an ISA: `scalar`, `avx2`, `avx512` or `neon`.
-pub const ISA_ENV: &str = "REPARAM_ISA";
+pub const ENV_ISA: &str = "REPARAM_ISA";
 
 impl Isa {
     /// Every ISA, fastest first.
@@ -45,13 +45,13 @@ impl Isa {
 
     /// Parses a `REPARAM_ISA` value (`scalar`, `avx2`, `avx512`, `neon`; the [`Isa::name`]s are
     /// accepted too).
-    pub fn parse(value: &str) -> Result<Self, WinogradError> {
+    pub fn parse(value: &str) -> Result<Self, ConvError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "scalar" => Ok(Self::Scalar),
             "avx2" | "avx2fma" => Ok(Self::Avx2Fma),
             "avx512" | "avx512f" => Ok(Self::Avx512f),
             "neon" => Ok(Self::Neon),
-            _ => Err(WinogradError::UnknownIsa {
+            _ => Err(ConvError::UnknownIsa {
                 value: value.to_string(),
             }),
         }
@@ -90,19 +90,19 @@ impl Isa {
 
     /// The ISA to use by default: `REPARAM_ISA` if set (an error if unknown or unavailable — a
     /// forced ISA never silently falls back), else [`Isa::best`].
-    pub fn from_env() -> Result<Self, WinogradError> {
-        match std::env::var(ISA_ENV) {
+    pub fn from_env() -> Result<Self, ConvError> {
+        match std::env::var(ENV_ISA) {
             Ok(value) if !value.trim().is_empty() => Self::parse(&value)?.require(),
             _ => Ok(Self::best()),
         }
     }
 
-    /// `Ok(self)` if available, else [`WinogradError::IsaUnavailable`].
-    pub fn require(self) -> Result<Self, WinogradError> {
+    /// `Ok(self)` if available, else [`ConvError::IsaUnavailable`].
+    pub fn require(self) -> Result<Self, ConvError> {
         if self.is_available() {
             Ok(self)
         } else {
-            Err(WinogradError::IsaUnavailable {
+            Err(ConvError::IsaUnavailable {
                 isa: self,
                 available: Self::available()
                     .iter()
@@ -130,14 +130,14 @@ mod tests {
         assert_eq!(Isa::parse("avx2").unwrap(), Isa::Avx2Fma);
         assert!(matches!(
             Isa::parse("sse9"),
-            Err(WinogradError::UnknownIsa { .. })
+            Err(ConvError::UnknownIsa { .. })
         ));
         assert!(Isa::Scalar.is_available());
         assert!(Isa::available().contains(&Isa::best()));
         #[cfg(target_arch = "x86_64")]
         assert!(matches!(
             Isa::Neon.require(),
-            Err(WinogradError::IsaUnavailable { isa: Isa::Neon, .. })
+            Err(ConvError::IsaUnavailable { isa: Isa::Neon, .. })
         ));
     }
 }

@@ -25,8 +25,8 @@ mod simd;
 mod stage;
 pub mod transforms;
 
-pub use error::WinogradError;
-pub use isa::{ISA_ENV, Isa};
+pub use error::ConvError;
+pub use isa::{ENV_ISA, Isa};
 pub use options::{Algorithm, Parallelism, PlanOptions};
 pub use plan::{Conv2dPlan, ConvInput};
 

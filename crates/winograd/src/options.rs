@@ -1,6 +1,6 @@
 //! Plan options: algorithm, ISA, threading, autotuning.
 
-use crate::Isa;
+use crate::{ConvError, Isa};
 use std::fmt;
 
 /// Which convolution algorithm a plan uses.
@@ -63,16 +63,20 @@ impl Algorithm {
     }
 
     /// Parses `auto`, `direct`, `f23`, `f43`, `f63` (or the full [`Algorithm::name`]s).
-    pub fn parse(value: &str) -> Option<Self> {
+    pub fn parse(value: &str) -> Result<Self, ConvError> {
         let v = value.trim().to_ascii_lowercase();
         let v = v.strip_prefix("winograd-").unwrap_or(&v);
-        Some(match v {
+        Ok(match v {
             "auto" => Self::Auto,
             "direct" => Self::Direct,
             "f23" => Self::WinogradF23,
             "f43" => Self::WinogradF43,
             "f63" => Self::WinogradF63,
-            _ => return None,
+            _ => {
+                return Err(ConvError::UnknownAlgorithm {
+                    value: value.to_string(),
+                });
+            }
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::kernels::{Band, DirectJob, GemmJob, InputJob, Rows};
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::{Staged, blocked_to_nchw};
 use crate::transforms::Variant;
-use crate::{Algorithm, Isa, Parallelism, PlanOptions, WinogradError, auto};
+use crate::{Algorithm, ConvError, Isa, Parallelism, PlanOptions, auto};
 use rayon::prelude::*;
 use reparam_tensor::{
     ALIGN_BYTES, ALIGN_FLOATS, AlignedVec, BlockedTensor, BlockedView, BlockedViewMut, ConvSpec,
@@ -43,14 +43,12 @@ macro_rules! with_token {
 }
 
 impl Token {
-    fn new(isa: Isa) -> Result<Self, WinogradError> {
+    fn new(isa: Isa) -> Result<Self, ConvError> {
         let unavailable = || {
-            isa.require()
-                .err()
-                .unwrap_or(WinogradError::IsaUnavailable {
-                    isa,
-                    available: String::new(),
-                })
+            isa.require().err().unwrap_or(ConvError::IsaUnavailable {
+                isa,
+                available: String::new(),
+            })
         };
         match isa {
             Isa::Scalar => Ok(Self::Scalar(Scalar)),
@@ -250,7 +248,7 @@ impl Conv2dPlan {
         weight: &Tensor,
         epilogue: &Epilogue,
         options: &PlanOptions,
-    ) -> Result<Self, WinogradError> {
+    ) -> Result<Self, ConvError> {
         spec.validate()?;
         spec.check_weight(weight)?;
         epilogue.validate(&spec)?;
@@ -276,13 +274,13 @@ impl Conv2dPlan {
         algorithm: Algorithm,
         isa: Isa,
         parallelism: Parallelism,
-    ) -> Result<Self, WinogradError> {
+    ) -> Result<Self, ConvError> {
         let token = Token::new(isa)?;
         let tiles = token.shape(&spec, variant_of(algorithm).is_none());
         let bias = epilogue.bias.as_deref();
         let packed = match variant_of(algorithm) {
             None if algorithm == Algorithm::Auto => {
-                return Err(WinogradError::UnsupportedAlgorithm {
+                return Err(ConvError::UnsupportedAlgorithm {
                     algorithm: algorithm.name(),
                     reason: "resolve `Auto` before packing".into(),
                 });
@@ -290,7 +288,7 @@ impl Conv2dPlan {
             None => pack_direct(&spec, weight, bias, tiles.block.oc_vecs * tiles.lanes),
             Some(variant) => {
                 if spec.kernel != 3 || spec.stride != 1 || spec.padding != 1 {
-                    return Err(WinogradError::UnsupportedAlgorithm {
+                    return Err(ConvError::UnsupportedAlgorithm {
                         algorithm: algorithm.name(),
                         reason: format!(
                             "Winograd needs a 3x3 kernel, stride 1 and padding 1 (got kernel {}, stride {}, padding {})",
@@ -335,6 +333,23 @@ impl Conv2dPlan {
         self.isa
     }
 
+    /// The micro-kernel that runs inputs of shape `input` in the current rayon pool, named as
+    /// `<algorithm>-<isa>-<columns>x<vectors>`: `direct-avx512f-10x2` is direct convolution on
+    /// AVX-512F with register blocks of 10 output pixels × 2 vectors of output channels,
+    /// `winograd-f43-avx2fma-6x2` F(4,3) with blocks of 6 tiles × 2 vectors. The block can
+    /// depend on the input size (a narrower one where it pads less) and, through the row bands,
+    /// on the pool's thread count.
+    pub fn kernel_name(&self, input: Shape) -> Result<String, ConvError> {
+        let block = self.geometry(input)?.block;
+        Ok(format!(
+            "{}-{}-{}x{}",
+            self.algorithm.name(),
+            self.isa.name(),
+            block.columns,
+            block.oc_vecs
+        ))
+    }
+
     /// The NCHWc channel block of [`Conv2dPlan::run_blocked`] tensors (the ISA's lane count).
     pub fn block(&self) -> usize {
         self.tiles.lanes
@@ -346,11 +361,11 @@ impl Conv2dPlan {
     }
 
     /// Output shape for an input shape (validates the channel count and size).
-    pub fn output_shape(&self, input: Shape) -> Result<Shape, WinogradError> {
+    pub fn output_shape(&self, input: Shape) -> Result<Shape, ConvError> {
         Ok(self.spec.output_shape(input)?)
     }
 
-    fn geometry(&self, input: Shape) -> Result<Geometry, WinogradError> {
+    fn geometry(&self, input: Shape) -> Result<Geometry, ConvError> {
         let [n, c, h, w] = input;
         let [_, _, out_h, out_w] = self.output_shape(input)?;
         if n == 0 {
@@ -487,14 +502,14 @@ impl Conv2dPlan {
     /// Whether an NCHW input of shape `input`, in the current rayon pool, is staged by chunks
     /// (tests check both ways of staging the first layer).
     #[cfg(test)]
-    pub(crate) fn stages_by_chunks(&self, input: Shape) -> Result<bool, WinogradError> {
+    pub(crate) fn stages_by_chunks(&self, input: Shape) -> Result<bool, ConvError> {
         Ok(self.geometry(input)?.first_layer_parts > 0)
     }
 
     /// Whether a Winograd run on inputs of shape `input`, in the current rayon pool, is
     /// band-major (tests check that both schedules are exercised).
     #[cfg(test)]
-    pub(crate) fn is_band_major(&self, input: Shape) -> Result<bool, WinogradError> {
+    pub(crate) fn is_band_major(&self, input: Shape) -> Result<bool, ConvError> {
         Ok(self
             .geometry(input)?
             .winograd
@@ -504,7 +519,7 @@ impl Conv2dPlan {
     /// The register block a run on inputs of shape `input` uses (tests check that every ISA's
     /// narrow blocks are exercised).
     #[cfg(test)]
-    pub(crate) fn register_block(&self, input: Shape) -> Result<RegisterBlock, WinogradError> {
+    pub(crate) fn register_block(&self, input: Shape) -> Result<RegisterBlock, ConvError> {
         Ok(self.geometry(input)?.block)
     }
 
@@ -558,17 +573,17 @@ impl Conv2dPlan {
     /// called in (layers with few output-channel groups are split into row bands, each with its
     /// own GEMM scratch, and band-major Winograd runs give each band its own transformed input):
     /// call it in the pool that will run the plan. A buffer sized in a smaller
-    /// pool is reported as [`WinogradError::ScratchTooSmall`], never overrun.
+    /// pool is reported as [`ConvError::ScratchTooSmall`], never overrun.
     ///
     /// The length includes up to one cache line of slack: the kernels start their scratch on a
     /// cache-line boundary, so a buffer of this length works wherever it starts.
-    pub fn scratch_len(&self, input: Shape) -> Result<usize, WinogradError> {
+    pub fn scratch_len(&self, input: Shape) -> Result<usize, ConvError> {
         Ok(scratch_floats(self.scratch_parts(&self.geometry(input)?)))
     }
 
     /// Runs on NCHW tensors using the plan's own scratch buffer (grown on the first run with a
     /// larger input; no allocation afterwards).
-    pub fn run(&self, input: &Tensor, output: &mut Tensor) -> Result<(), WinogradError> {
+    pub fn run(&self, input: &Tensor, output: &mut Tensor) -> Result<(), ConvError> {
         self.with_own_scratch(input.shape(), |scratch| {
             self.run_with_scratch(input, output, scratch)
         })
@@ -581,7 +596,7 @@ impl Conv2dPlan {
         input: &Tensor,
         output: &mut Tensor,
         scratch: &mut [f32],
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         let geo = self.geometry(input.shape())?;
         output.expect_shape("output", self.output_shape(input.shape())?)?;
         let [staged, v, m, out] = self.split_scratch(&geo, scratch)?;
@@ -609,7 +624,7 @@ impl Conv2dPlan {
         &self,
         input: &BlockedTensor,
         output: &mut BlockedTensor,
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         self.with_own_scratch(input.shape(), |scratch| {
             self.run_blocked_with_scratch(input, output, scratch)
         })
@@ -622,7 +637,7 @@ impl Conv2dPlan {
         input: &BlockedTensor,
         output: &mut BlockedTensor,
         scratch: &mut [f32],
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         self.run_view(ConvInput::Blocked(input.view()), output.view_mut(), scratch)
     }
 
@@ -634,7 +649,7 @@ impl Conv2dPlan {
         &self,
         input: &Tensor,
         output: &mut BlockedTensor,
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         self.with_own_scratch(input.shape(), |scratch| {
             self.run_nchw_to_blocked_with_scratch(input, output, scratch)
         })
@@ -646,7 +661,7 @@ impl Conv2dPlan {
         input: &Tensor,
         output: &mut BlockedTensor,
         scratch: &mut [f32],
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         self.run_view(ConvInput::Nchw(input), output.view_mut(), scratch)
     }
 
@@ -659,7 +674,7 @@ impl Conv2dPlan {
         input: ConvInput<'_>,
         mut output: BlockedViewMut<'_>,
         scratch: &mut [f32],
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         if let ConvInput::Blocked(view) = input {
             self.check_block("input", view.block())?;
         }
@@ -671,8 +686,8 @@ impl Conv2dPlan {
     fn with_own_scratch(
         &self,
         input: Shape,
-        f: impl FnOnce(&mut [f32]) -> Result<(), WinogradError>,
-    ) -> Result<(), WinogradError> {
+        f: impl FnOnce(&mut [f32]) -> Result<(), ConvError>,
+    ) -> Result<(), ConvError> {
         let needed = self.scratch_len(input)?;
         let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         if scratch.len() < needed {
@@ -681,13 +696,13 @@ impl Conv2dPlan {
         f(&mut scratch)
     }
 
-    /// A [`WinogradError::BlockMismatch`] unless `block` is the plan's lane count.
-    fn check_block(&self, operand: &'static str, block: usize) -> Result<(), WinogradError> {
+    /// A [`ConvError::BlockMismatch`] unless `block` is the plan's lane count.
+    fn check_block(&self, operand: &'static str, block: usize) -> Result<(), ConvError> {
         let lanes = self.tiles.lanes;
         if block == lanes {
             Ok(())
         } else {
-            Err(WinogradError::BlockMismatch {
+            Err(ConvError::BlockMismatch {
                 operand,
                 expected: lanes,
                 actual: block,
@@ -701,7 +716,7 @@ impl Conv2dPlan {
         input: ConvInput<'_>,
         output: &mut BlockedViewMut<'_>,
         scratch: &mut [f32],
-    ) -> Result<(), WinogradError> {
+    ) -> Result<(), ConvError> {
         self.check_block("output", output.block())?;
         let lanes = self.tiles.lanes;
         let shape = input.shape();
@@ -760,12 +775,12 @@ impl Conv2dPlan {
         &self,
         geo: &Geometry,
         scratch: &'s mut [f32],
-    ) -> Result<[&'s mut [f32]; 4], WinogradError> {
+    ) -> Result<[&'s mut [f32]; 4], ConvError> {
         let parts = self.scratch_parts(geo);
         // The length rule does not depend on where the buffer starts (see `scratch_len`).
         let needed = scratch_floats(parts);
         if scratch.len() < needed {
-            return Err(WinogradError::ScratchTooSmall {
+            return Err(ConvError::ScratchTooSmall {
                 needed,
                 actual: scratch.len(),
             });

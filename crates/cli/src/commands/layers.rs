@@ -21,8 +21,8 @@ use crate::table::{Align, Table};
 use clap::Args;
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::{BlockedTensor, ConvSpec, Epilogue, Tensor};
-use reparam_winograd::WinogradError;
-use reparam_winograd::{Algorithm, Conv2dPlan, ISA_ENV, Isa, Parallelism, PlanOptions};
+use reparam_winograd::ConvError;
+use reparam_winograd::{Algorithm, Conv2dPlan, ENV_ISA, Isa, Parallelism, PlanOptions};
 use repvgg::stats::{InputSize, LayerStats, ModelStats};
 use serde::Serialize;
 use std::io::Write;
@@ -122,8 +122,7 @@ fn parse_count(s: &str, what: &str, max: usize) -> Result<usize, String> {
 
 /// `auto`, `direct`, `f23`, `f43`, `f63` (or `winograd-f43`).
 pub fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    Algorithm::parse(s)
-        .ok_or_else(|| format!("`{s}` is not an algorithm; use auto, direct, f23, f43 or f63"))
+    Algorithm::parse(s).map_err(|e| e.to_string())
 }
 
 /// `scalar`, `avx2`, `avx512`, `neon` (or `avx2fma`, `avx512f`). Availability is checked when the
@@ -354,7 +353,7 @@ fn resolve_isa(forced: Option<Isa>) -> Result<Isa, CliError> {
         }),
         None => Isa::from_env().map_err(|e| {
             CliError::new(e.to_string()).hint(format!(
-                "unset {ISA_ENV}, or set it to one this CPU has: {}",
+                "unset {ENV_ISA}, or set it to one this CPU has: {}",
                 available()
             ))
         }),
@@ -375,7 +374,7 @@ fn time_layer(layer: &DistinctLayer, setup: &Setup, seed: u64) -> Result<Row, Cl
     let (plan, fallback) =
         match Conv2dPlan::new(spec, &weight, &epilogue, &options(setup.algorithm)) {
             Ok(plan) => (plan, false),
-            Err(WinogradError::UnsupportedAlgorithm { .. })
+            Err(ConvError::UnsupportedAlgorithm { .. })
                 if !matches!(setup.algorithm, Algorithm::Auto | Algorithm::Direct) =>
             {
                 let plan = Conv2dPlan::new(spec, &weight, &epilogue, &options(Algorithm::Direct))
@@ -484,9 +483,9 @@ pub fn median(times: &mut [f64]) -> f64 {
     }
 }
 
-fn plan_error(layer: &str, e: &WinogradError) -> CliError {
+fn plan_error(layer: &str, e: &ConvError) -> CliError {
     let hint = match e {
-        WinogradError::IsaUnavailable { .. } | WinogradError::UnknownIsa { .. } => {
+        ConvError::IsaUnavailable { .. } | ConvError::UnknownIsa { .. } => {
             "pick an ISA this CPU has with --isa, or unset REPARAM_ISA"
         }
         _ => {

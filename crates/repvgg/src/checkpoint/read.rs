@@ -6,8 +6,8 @@ use super::naming::{BlockId, BnField, Branch, FileNames, Key, Slot};
 use crate::config::{BlockSpec, Config};
 use crate::error::CheckpointError;
 use crate::net::{ConvBn, Head, PlainBlock, PlainNet, SeWeights, TrainBlock, TrainNet};
+use reparam_tensor::BatchNorm;
 use reparam_tensor::Tensor;
-use reparam_tensor::reference::BatchNorm;
 use safetensors::Dtype;
 use std::collections::HashMap;
 

@@ -7,7 +7,7 @@ use super::Backend;
 use crate::error::Error;
 use crate::graph::{ConvLayer, Graph, NodeId, Op};
 use crate::net::{Head, SeWeights};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::{Tensor, TensorError};
 use reparam_wgsl::{
     Activation, AffinePlan, GpuContext, GpuConv2dPlan, GpuConvOptions, GpuOp, GpuTensor,

@@ -5,7 +5,8 @@ use super::Backend;
 use crate::error::Error;
 use crate::graph::{ConvLayer, NodeId};
 use crate::net::{Head, SeWeights};
-use reparam_tensor::reference::{self as oracle, BatchNorm};
+use reparam_tensor::BatchNorm;
+use reparam_tensor::reference as oracle;
 use reparam_tensor::{ConvSpec, Epilogue, Tensor};
 
 /// The oracle backend: NCHW [`Tensor`] values, every op a plain loop nest accumulating in `f64`

@@ -180,10 +180,7 @@ fn renumber_op(op: &Op, renumber: &[ValueId]) -> Op {
 }
 
 /// `conv(x; W) + b` followed by `BN` as one conv: `W' = t·W`, `b' = t·b + s` per output channel.
-fn fold_layer(
-    layer: &ConvLayer,
-    bn: &reparam_tensor::reference::BatchNorm,
-) -> Result<ConvLayer, Error> {
+fn fold_layer(layer: &ConvLayer, bn: &reparam_tensor::BatchNorm) -> Result<ConvLayer, Error> {
     let (scale, shift) = bn.scale_shift()?;
     let out = layer.spec.out_channels;
     if scale.len() != out {

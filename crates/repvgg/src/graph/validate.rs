@@ -9,7 +9,7 @@
 use crate::config::{BlockSpec, Config};
 use crate::error::Error;
 use crate::net::{Head, PlainBlock, PlainNet, SeWeights, TrainBlock, TrainNet};
-use reparam_tensor::reference::BatchNorm;
+use reparam_tensor::BatchNorm;
 use reparam_tensor::{Shape, Tensor, TensorError};
 
 /// An [`Error::Tensor`] naming `field` and, in the reason, the block `name` (its official key

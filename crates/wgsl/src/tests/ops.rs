@@ -2,7 +2,8 @@
 
 use super::{gpu, random};
 use crate::{Activation, AffinePlan, GpuTensor, LinearPlan, SqueezeExcitePlan, ops};
-use reparam_tensor::reference::{self, BatchNorm};
+use reparam_tensor::BatchNorm;
+use reparam_tensor::reference;
 use reparam_tensor::tolerance::{Tolerance, assert_close};
 use reparam_tensor::{Shape, Tensor};
 

@@ -4,7 +4,7 @@
 use super::{
     ALL, Data, Oracle, check_plan, options, tested_isas, tolerance, visible, winograd_eligible,
 };
-use crate::{Algorithm, Conv2dPlan, ISA_ENV, Isa, Parallelism, PlanOptions, WinogradError};
+use crate::{Algorithm, Conv2dPlan, ConvError, ENV_ISA, Isa, Parallelism, PlanOptions};
 use reparam_tensor::{
     ALIGN_FLOATS, BLOCK_SIZES, BlockedTensor, ConvSpec, Epilogue, Tensor, TensorError,
 };
@@ -22,13 +22,13 @@ fn bias_relu(data: &Data) -> Epilogue {
 }
 
 /// `Err(Tensor(ShapeMismatch { operand }))`?
-fn is_shape_mismatch<T>(r: &Result<T, WinogradError>, operand: &str) -> bool {
-    matches!(r, Err(WinogradError::Tensor(TensorError::ShapeMismatch { operand: o, .. })) if *o == operand)
+fn is_shape_mismatch<T>(r: &Result<T, ConvError>, operand: &str) -> bool {
+    matches!(r, Err(ConvError::Tensor(TensorError::ShapeMismatch { operand: o, .. })) if *o == operand)
 }
 
 /// `Err(Tensor(Invalid { field }))`?
-fn is_invalid<T>(r: &Result<T, WinogradError>, field: &str) -> bool {
-    matches!(r, Err(WinogradError::Tensor(TensorError::Invalid { field: f, .. })) if *f == field)
+fn is_invalid<T>(r: &Result<T, ConvError>, field: &str) -> bool {
+    matches!(r, Err(ConvError::Tensor(TensorError::Invalid { field: f, .. })) if *f == field)
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
                 let r = plan.run_with_scratch(&data.x, &mut out, &mut scratch[..short]);
                 assert_eq!(
                     r,
-                    Err(WinogradError::ScratchTooSmall {
+                    Err(ConvError::ScratchTooSmall {
                         needed: len,
                         actual: short
                     }),
@@ -84,7 +84,7 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
             let r = plan.run_blocked_with_scratch(&xb, &mut ob, &mut scratch[..len - 1]);
             assert_eq!(
                 r,
-                Err(WinogradError::ScratchTooSmall {
+                Err(ConvError::ScratchTooSmall {
                     needed: len,
                     actual: len - 1
                 }),
@@ -100,7 +100,7 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
                 plan.run_nchw_to_blocked_with_scratch(&data.x, &mut ob, &mut scratch[..len - 1]);
             assert_eq!(
                 r,
-                Err(WinogradError::ScratchTooSmall {
+                Err(ConvError::ScratchTooSmall {
                     needed: len,
                     actual: len - 1
                 }),
@@ -159,7 +159,7 @@ fn blocked_tensors_with_the_wrong_block_are_refused() {
         let bad_in = BlockedTensor::from_nchw(&data.x, wrong).unwrap();
         let mut good_out = BlockedTensor::zeros(out_shape, lanes).unwrap();
         let mut bad_out = BlockedTensor::zeros(out_shape, wrong).unwrap();
-        let mismatch = |operand| WinogradError::BlockMismatch {
+        let mismatch = |operand| ConvError::BlockMismatch {
             operand,
             expected: lanes,
             actual: wrong,
@@ -451,7 +451,7 @@ fn winograd_is_refused_where_it_cannot_run() {
                 assert!(
                     matches!(
                         &r,
-                        Err(WinogradError::UnsupportedAlgorithm { algorithm: a, .. }) if *a == algorithm.name()
+                        Err(ConvError::UnsupportedAlgorithm { algorithm: a, .. }) if *a == algorithm.name()
                     ),
                     "{name}: {algorithm} on {isa}: got {r:?}"
                 );
@@ -475,12 +475,12 @@ fn unavailable_isa_is_refused() {
     for isa in missing {
         assert!(matches!(
             isa.require(),
-            Err(WinogradError::IsaUnavailable { isa: i, .. }) if i == isa
+            Err(ConvError::IsaUnavailable { isa: i, .. }) if i == isa
         ));
         for &algorithm in ALL {
             let r = Conv2dPlan::new(spec, &w, &Epilogue::none(), &options(algorithm, isa));
             assert!(
-                matches!(&r, Err(WinogradError::IsaUnavailable { isa: i, .. }) if *i == isa),
+                matches!(&r, Err(ConvError::IsaUnavailable { isa: i, .. }) if *i == isa),
                 "{algorithm} on missing {isa}: got {r:?}"
             );
         }
@@ -509,7 +509,7 @@ fn isa_names_parse_and_describe() {
     for bad in ["", "sse", "avx", "avx-512", "arm"] {
         assert_eq!(
             Isa::parse(bad),
-            Err(WinogradError::UnknownIsa {
+            Err(ConvError::UnknownIsa {
                 value: bad.to_string()
             })
         );
@@ -527,13 +527,14 @@ fn isa_names_parse_and_describe() {
 #[test]
 fn algorithm_names_parse() {
     for a in [Algorithm::Auto].into_iter().chain(Algorithm::CONCRETE) {
-        assert_eq!(Algorithm::parse(a.name()), Some(a));
+        assert_eq!(Algorithm::parse(a.name()).unwrap(), a);
         assert_eq!(a.to_string(), a.name());
     }
-    assert_eq!(Algorithm::parse("F63"), Some(Algorithm::WinogradF63));
-    assert_eq!(Algorithm::parse("f23"), Some(Algorithm::WinogradF23));
-    assert_eq!(Algorithm::parse("f43"), Some(Algorithm::WinogradF43));
-    assert_eq!(Algorithm::parse("f83"), None);
+    assert_eq!(Algorithm::parse("F63").unwrap(), Algorithm::WinogradF63);
+    assert_eq!(Algorithm::parse("f23").unwrap(), Algorithm::WinogradF23);
+    assert_eq!(Algorithm::parse("f43").unwrap(), Algorithm::WinogradF43);
+    let err = Algorithm::parse("f83").unwrap_err().to_string();
+    assert!(err.contains("`f83` is not an algorithm"), "{err}");
     assert_eq!(Algorithm::default(), Algorithm::Auto);
 }
 
@@ -733,7 +734,7 @@ const CHILD_MARKER: &str = "reparam-isa-env-check:";
 /// with the variable set to each kind of value; run normally it checks the current environment.
 #[test]
 fn isa_from_env_follows_reparam_isa() {
-    let value = std::env::var(ISA_ENV).ok();
+    let value = std::env::var(ENV_ISA).ok();
     let outcome = env_outcome(value.as_deref());
     let spec = ConvSpec::conv3x3(4, 4, 1, 1);
     let w = Tensor::filled(spec.weight_shape(), 0.1).unwrap();
@@ -747,8 +748,8 @@ fn isa_from_env_follows_reparam_isa() {
         EnvOutcome::Unavailable(isa) => {
             for r in [from_env, plan.map(|p| p.isa())] {
                 assert!(
-                    matches!(r, Err(WinogradError::IsaUnavailable { isa: i, .. }) if i == isa),
-                    "{ISA_ENV}={value:?}: got {r:?}"
+                    matches!(r, Err(ConvError::IsaUnavailable { isa: i, .. }) if i == isa),
+                    "{ENV_ISA}={value:?}: got {r:?}"
                 );
             }
         }
@@ -757,13 +758,13 @@ fn isa_from_env_follows_reparam_isa() {
             for r in [from_env, plan.map(|p| p.isa())] {
                 assert_eq!(
                     r,
-                    Err(WinogradError::UnknownIsa { value: v.clone() }),
-                    "{ISA_ENV}={value:?}"
+                    Err(ConvError::UnknownIsa { value: v.clone() }),
+                    "{ENV_ISA}={value:?}"
                 );
             }
         }
     }
-    println!("{CHILD_MARKER} {ISA_ENV}={value:?} -> {outcome}");
+    println!("{CHILD_MARKER} {ENV_ISA}={value:?} -> {outcome}");
 }
 
 /// Runs [`isa_from_env_follows_reparam_isa`] in child processes of this test binary with
@@ -801,14 +802,14 @@ fn reparam_isa_is_honoured_in_child_processes() {
             "1",
         ]);
         match value {
-            Some(v) => cmd.env(ISA_ENV, v),
-            None => cmd.env_remove(ISA_ENV),
+            Some(v) => cmd.env(ENV_ISA, v),
+            None => cmd.env_remove(ENV_ISA),
         };
         let output = match cmd.output() {
             Ok(o) => o,
             Err(e) => {
                 visible(&format!(
-                    "reparam-winograd tests: SKIP {ISA_ENV} child-process check: cannot run {} ({e}); \
+                    "reparam-winograd tests: SKIP {ENV_ISA} child-process check: cannot run {} ({e}); \
                      Isa::parse/require and the in-process check still ran",
                     exe.display()
                 ));
@@ -821,7 +822,7 @@ fn reparam_isa_is_honoured_in_child_processes() {
         if output.status.code() == Some(127) && output.stdout.is_empty() && output.stderr.is_empty()
         {
             visible(&format!(
-                "reparam-winograd tests: SKIP {ISA_ENV} child-process check: {} could not be \
+                "reparam-winograd tests: SKIP {ENV_ISA} child-process check: {} could not be \
                  executed (exit 127, no output; emulated target?); Isa::parse/require and the \
                  in-process check still ran",
                 exe.display()
@@ -834,14 +835,40 @@ fn reparam_isa_is_honoured_in_child_processes() {
         saw_unavailable |= matches!(outcome, EnvOutcome::Unavailable(_));
         assert!(
             output.status.success(),
-            "{ISA_ENV}={value:?}: child failed ({}):\n{stdout}\n{stderr}",
+            "{ENV_ISA}={value:?}: child failed ({}):\n{stdout}\n{stderr}",
             output.status
         );
-        let line = format!("{CHILD_MARKER} {ISA_ENV}={value:?} -> {outcome}");
+        let line = format!("{CHILD_MARKER} {ENV_ISA}={value:?} -> {outcome}");
         assert!(
             stdout.contains(&line),
-            "{ISA_ENV}={value:?}: child did not report `{line}` (did the filter select the test?):\n{stdout}"
+            "{ENV_ISA}={value:?}: child did not report `{line}` (did the filter select the test?):\n{stdout}"
         );
     }
     assert!(saw_unavailable, "no unavailable ISA was exercised");
+}
+
+#[test]
+fn kernel_names_carry_algorithm_isa_and_register_block() {
+    let (spec, data) = small();
+    let ep = bias_relu(&data);
+    for isa in tested_isas() {
+        for &algorithm in ALL {
+            let plan = Conv2dPlan::new(spec, &data.w, &ep, &options(algorithm, isa)).unwrap();
+            let name = plan.kernel_name(data.x.shape()).unwrap();
+            let prefix = format!("{}-{}-", plan.algorithm().name(), isa.name());
+            let block = name
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{name}"));
+            let (columns, vectors) = block.split_once('x').unwrap_or_else(|| panic!("{name}"));
+            let columns: usize = columns.parse().unwrap_or_else(|_| panic!("{name}"));
+            let vectors: usize = vectors.parse().unwrap_or_else(|_| panic!("{name}"));
+            assert!(
+                (1..=16).contains(&columns) && (1..=4).contains(&vectors),
+                "{name}"
+            );
+        }
+    }
+    let plan = Conv2dPlan::new(spec, &data.w, &ep, &options(Algorithm::Direct, Isa::Scalar));
+    let err = plan.unwrap().kernel_name([1, 12, 9, 10]).unwrap_err();
+    assert!(matches!(err, ConvError::Tensor(_)), "{err}");
 }

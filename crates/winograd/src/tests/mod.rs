@@ -29,7 +29,7 @@ mod layers;
 mod sweep;
 mod threads;
 
-use crate::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions, WinogradError};
+use crate::{Algorithm, Conv2dPlan, ConvError, Isa, Parallelism, PlanOptions};
 use reparam_tensor::TensorError;
 use reparam_tensor::reference::{conv2d, conv2d_magnitude};
 use reparam_tensor::rng::SplitMix64;
@@ -215,7 +215,7 @@ pub(crate) fn check_plan(
     context: &str,
 ) -> Result<(), String> {
     let expected = &oracle.value;
-    let err = |what: &str, e: WinogradError| format!("{context}: {what} failed: {e}");
+    let err = |what: &str, e: ConvError| format!("{context}: {what} failed: {e}");
     let mut out = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
     plan.run(x, &mut out).map_err(|e| err("run", e))?;
     check_close_floored(&out, expected, &oracle.floor, tol, context)?;
@@ -293,7 +293,7 @@ pub(crate) enum Bias {
 
 /// Checks one convolution: the oracle is computed once (without ReLU), then every algorithm of
 /// `algorithms` runs on every available ISA, with ReLU off and on. A Winograd algorithm on a
-/// spec it cannot run must be refused with [`WinogradError::UnsupportedAlgorithm`].
+/// spec it cannot run must be refused with [`ConvError::UnsupportedAlgorithm`].
 pub(crate) fn try_check(
     name: &str,
     spec: ConvSpec,
@@ -328,7 +328,7 @@ pub(crate) fn try_check(
                 let plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options(algorithm, isa));
                 if algorithm != Algorithm::Direct && !winograd_eligible(&spec) {
                     match plan {
-                        Err(WinogradError::UnsupportedAlgorithm { .. }) => continue,
+                        Err(ConvError::UnsupportedAlgorithm { .. }) => continue,
                         other => {
                             return Err(format!(
                                 "{context}: expected UnsupportedAlgorithm, got {other:?}"

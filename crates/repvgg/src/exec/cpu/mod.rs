@@ -327,7 +327,7 @@ fn prepare_step(
                     ..PlanOptions::default()
                 },
             )?;
-            let name = format!("{}-{}", plan.algorithm().name(), plan.isa().name());
+            let name = plan.kernel_name(shapes[inputs[0].0])?;
             (Kernel::Conv(Box::new(plan)), Some(name))
         }
         Op::BatchNorm { bn, .. } => {
