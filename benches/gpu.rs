@@ -77,7 +77,7 @@ fn kernels(layer: &Layer, batch: usize) -> impl Iterator<Item = GpuKernel> + '_ 
 
 /// Registers the `conv3x3-gpu` group (nothing, with a SKIP line, without a GPU).
 pub fn conv3x3_gpu(c: &mut Criterion) {
-    let Some(ctx) = reparam_wgsl::shared_test_context() else {
+    let Some(ctx) = reparam_wgsl::test_support::shared_context() else {
         return;
     };
     let summary = ctx.summary();

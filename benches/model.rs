@@ -220,7 +220,7 @@ fn bench_gpu(group: &mut BenchmarkGroup<'_, WallTime>, ctx: &'static GpuContext,
 
 /// The GPU to time on, with a note about it (a `SKIP` line without one).
 fn gpu() -> Option<(&'static GpuContext, bool)> {
-    let ctx = reparam_wgsl::shared_test_context()?;
+    let ctx = reparam_wgsl::test_support::shared_context()?;
     let summary = ctx.summary();
     let software = summary.device_type == SOFTWARE_DEVICE_TYPE;
     eprintln!(

@@ -776,7 +776,7 @@ fn a_mismatching_config_names_the_first_differing_key() {
 
 #[test]
 fn an_official_model_round_trips_against_its_named_config() {
-    // Real size (A0: 9.1 M parameters), real key counts (repvgg.md §1.5: 290 training keys).
+    // Real size (A0: 9.1 M parameters), real key counts (docs/repvgg.md#key-counts: 290 training keys).
     let a0 = Config::official("A0").unwrap();
     let net = TrainNet::random(&a0, 21);
     let bytes = train_to_bytes(&net, Naming::Official).unwrap();

@@ -24,7 +24,7 @@ use repvgg::stats::{InputSize, ModelStats};
 use repvgg::{Config, Executor, Graph, Outputs, StageConfig, fuse};
 
 fn gpu() -> Option<&'static GpuContext> {
-    reparam_wgsl::shared_test_context()
+    reparam_wgsl::test_support::shared_context()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! A RepVGG net is a stem block (index 0, stride 2) followed by stages; every stage starts with a
 //! stride-2 block and continues with stride-1 blocks. A block has an identity branch iff
 //! `in_channels == out_channels` and `stride == 1`. Official widths are `min(64, ⌊64a⌋)` for the
-//! stem and `⌊64a⌋, ⌊128a⌋, ⌊256a⌋, ⌊512b⌋` for the four stages (`repvgg.md` §1.4).
+//! stem and `⌊64a⌋, ⌊128a⌋, ⌊256a⌋, ⌊512b⌋` for the four stages (`docs/repvgg.md#architectures`).
 
 use reparam_tensor::ConvSpec;
 use thiserror::Error;

@@ -1,6 +1,6 @@
 //! Structural re-parameterization: fold each multi-branch block into one 3x3 conv + bias.
 //!
-//! # Equations (`repvgg.md` §1.3)
+//! # Equations (`docs/repvgg.md#fold-equations`)
 //!
 //! Notation for one block: `C_in`, `C_out`, groups `g`, input channels per group `d = C_in / g`.
 //! Each branch `b ∈ {3, 1, id}` ends in a batch norm `(γ_b, β_b, μ_b, σ²_b, ε_b)`, which in

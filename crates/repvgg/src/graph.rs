@@ -14,7 +14,7 @@
 //! | [`Graph::plain`] | conv3x3 + bias + ReLU (fused epilogue) | conv3x3 + bias, SE, ReLU |
 //!
 //! followed in both by global average pooling and the linear classifier. Squeeze-excitation is
-//! applied before the block's ReLU (D2se order, `repvgg.md` §1.2).
+//! applied before the block's ReLU (D2se order, `docs/repvgg.md#squeeze-excitation`).
 
 mod deploy;
 pub(crate) mod validate;

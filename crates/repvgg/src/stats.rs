@@ -1,6 +1,6 @@
 //! Per-layer statistics of the deployed network: parameters, multiply-accumulates (MACs) and
 //! Winograd multiplications, counted the way the paper does (Ding et al. 2021, Tables 4/5;
-//! `repvgg.md` §1.4, §3.1–§3.3).
+//! `docs/repvgg.md#per-layer-statistics`).
 //!
 //! For a block with `C_in → C_out` channels, `g` groups, stride `s` and output `H_out × W_out`:
 //!
@@ -373,7 +373,7 @@ mod tests {
         ModelStats::new(&Config::official(name).unwrap(), InputSize::default()).unwrap()
     }
 
-    /// `x / 10^9` rounded to `decimals` (the paper's and `repvgg.md` §3.3's presentation).
+    /// `x / 10^9` rounded to `decimals` (the paper's presentation, `docs/repvgg.md#per-layer-statistics`).
     fn giga(x: u64, decimals: usize) -> String {
         format!("{:.*}", decimals, x as f64 / 1e9)
     }
@@ -411,7 +411,7 @@ mod tests {
     fn d2se_conv_and_fc_params_exclude_se() {
         let t = stats("D2se").totals;
         assert_eq!(t.params - t.se_params, 118_109_032);
-        // repvgg.md §1.4: "+ SE (≈2.28 M)".
+        // The paper's D2se: "+ SE (≈2.28 M)" (`docs/repvgg.md#per-layer-statistics`).
         assert_eq!(format!("{:.2}", t.se_params as f64 / 1e6), "2.28");
         // Every one of the 48 blocks has an SE: 2·C·(C/16) + C/16 + C.
         let stem = &stats("D2se").blocks[0];

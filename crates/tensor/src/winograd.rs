@@ -3,7 +3,7 @@
 //! of `reparam-wgsl`), so both compute with the same points.
 //!
 //! `Y = Aᵀ · [ (G·g·Gᵀ) ⊙ (Bᵀ·d·B) ] · A` for an `α×α` input tile `d` (`α = m + 2`) and a 3x3
-//! kernel `g`. Interpolation points per `reference/winograd.md` §1 (never the ±3 points):
+//! kernel `g`. Interpolation points (`docs/winograd.md#transform-matrices`; never ±3):
 //! F(2,3) {0, ±1, ∞}; F(4,3) {0, ±√2, ±√2/2, ∞}; F(6,3) {0, ±1, ±2, ±1/2, ∞}. The identities are
 //! checked against direct correlation by the tests of `reparam-winograd`'s `transforms` and
 //! `reparam-wgsl`'s weight packing.

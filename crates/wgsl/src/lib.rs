@@ -33,6 +33,8 @@ pub mod shader;
 pub mod tensor;
 mod window;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -47,30 +49,3 @@ pub use tensor::GpuTensor;
 /// Environment variable: when set to `1`, tests fail instead of skipping when no GPU adapter
 /// is available (CI sets it; lavapipe provides a software adapter).
 pub const ENV_REQUIRE_GPU: &str = "REPARAM_REQUIRE_GPU";
-
-/// The one GPU context that a process's test suites and benchmarks share, built on first use
-/// from [`GpuContextOptions::from_env`] (its adapter is printed once). Without an adapter each
-/// call prints a `SKIP` line with the reason and returns `None` — unless [`ENV_REQUIRE_GPU`] is
-/// `1`, when it panics with the reason, so a CI run cannot skip the GPU tests silently.
-pub fn shared_test_context() -> Option<&'static GpuContext> {
-    static CONTEXT: std::sync::OnceLock<Result<GpuContext, String>> = std::sync::OnceLock::new();
-    let ctx = CONTEXT.get_or_init(|| {
-        let ctx = pollster::block_on(GpuContext::new(&GpuContextOptions::from_env()))
-            .map_err(|e| e.to_string());
-        if let Ok(ctx) = &ctx {
-            eprintln!("GPU tests run on:\n{}", ctx.summary());
-        }
-        ctx
-    });
-    match ctx {
-        Ok(ctx) => Some(ctx),
-        Err(e) => {
-            assert!(
-                std::env::var(ENV_REQUIRE_GPU).as_deref() != Ok("1"),
-                "{ENV_REQUIRE_GPU}=1 but no GPU context: {e}"
-            );
-            eprintln!("SKIP: no GPU adapter ({e}; set {ENV_REQUIRE_GPU}=1 to fail instead)");
-            None
-        }
-    }
-}

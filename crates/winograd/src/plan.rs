@@ -77,10 +77,8 @@ impl Token {
     /// padding lanes (channel blocks a multiple of 3 but not of the main block's vector count).
     /// The direct first layer on a compact staging (fewer input channels than lanes) takes the
     /// ISA's `FIRST` block where it has one that divides the channel blocks, else the narrow
-    /// form of the other choice: that body holds a window per pixel besides the accumulators,
-    /// and with 8 columns × 3 vectors LLVM spilled accumulators to the stack (the narrow block
-    /// ran 3→48 @224 s2 1.31–1.34x faster on 1 thread, AVX-512, 1.12–1.30x on 2, AVX2 1.31x;
-    /// in-process A/B).
+    /// form of the other choice, whose accumulators leave room for the pixel windows
+    /// (`docs/performance.md#first-layer-narrow-block`).
     fn shape(self, spec: &ConvSpec, direct: bool) -> TileShape {
         fn of<K: Kernels>(_: K, spec: &ConvSpec, direct: bool) -> TileShape {
             let blocks = spec.out_channels.div_ceil(K::LANES);
@@ -215,17 +213,14 @@ enum Schedule {
 const BAND_MAJOR_MAX_PLANES: usize = 64;
 
 /// A multi-threaded Winograd run is band-major when its transformed weights are at most this
-/// many times the size of its transformed input. Measured on 2 threads (in-process A/B against
-/// the two phases, F(4,3), AVX-512): band-major 1.09x at 48→48 @56 (weights 0.25x the
-/// transformed input), 1.27x at 64→64 @56 (0.33x), 1.12x at 96→96 @28 (2x), 1.16x at
-/// 128→128 @28 (2.6x); 0.95x at 192→192 @14 (12x), where each core streaming all 5.3 MB of
-/// weights costs more than reading the other core's transformed input.
+/// many times the size of its transformed input
+/// (`docs/performance.md#band-major-winograd-schedule`).
 const BAND_MAJOR_WEIGHT_RATIO: usize = 4;
 
 /// Output rows the first layer stages and convolves at a time from an NCHW input (see
 /// `Conv2dPlan::first_layer_chunks`): 17 staged rows at stride 2, 46 KB for a 224-wide RGB
-/// image, so the staged rows are still in L1/L2 when the kernel reads them. Staging the whole
-/// image first (613 KB) left it to be read back from further away.
+/// image, still in L1/L2 when the kernel reads them
+/// (`docs/performance.md#first-layer-chunked-staging`).
 const FIRST_LAYER_CHUNK_ROWS: usize = 8;
 
 /// On one thread, the first layer stages by chunks only when the whole staging would take at
@@ -443,14 +438,9 @@ impl Conv2dPlan {
             }
             None => {
                 // Fewer input channels than a block (the RGB first layer): compact staging, with
-                // the padding. Wide outputs: the kernel reads the unpadded NCHWc image (a blocked
-                // input in place, saving a copy of it) and applies the padding itself; that
-                // costs a per-pixel check on the runs that touch the border, so narrower outputs,
-                // where most runs do (and the copy is small), get a padded staging instead —
-                // on one thread: on several, the staging is written by all cores and read by
-                // all, and reading in place wins at every width. Measured in-process, 1 thread:
-                // 48→48 @112 s2 1.14x in place, 96→192 @28 s2 0.87x; 2 threads: 48→96 @56 s2
-                // 1.04–1.12x, 96→192 @28 s2 1.00–1.05x, 192→1280 @14 s2 1.02x (medians).
+                // the padding. Wide outputs, and any output on several threads: the kernel reads
+                // the unpadded NCHWc image in place and applies the padding itself; narrow ones
+                // on one thread get a padded staging (`docs/performance.md#in-place-direct-input`).
                 let compact = self.spec.kernel == 3 && c < lanes;
                 let in_place = !compact && (out_w >= IN_PLACE_MIN_WIDTH || threads >= 2);
                 let pad = if in_place { 0 } else { p };
@@ -470,10 +460,7 @@ impl Conv2dPlan {
                     self.tiles.block.fitted(out_h.div_ceil(bands) * out_w)
                 };
                 // The first layer stages by chunks on several threads, and on one where the
-                // whole staging is large. Measured in-process against staging the whole image
-                // (stride 2, AVX-512): 2 threads 3→64 @224 1.10–1.36x, @112 1.30–1.50x, 3→48
-                // @224 1.00–1.05x, @112 1.00–1.01x (AVX2 @224 1.07–1.11x); 1 thread @224
-                // 1.03–1.08x, but @112 0.97–1.00x and @56 0.91–0.95x, hence the size threshold.
+                // whole staging is large (`docs/performance.md#first-layer-chunked-staging`).
                 let first_layer_parts = if compact
                     && self.spec.out_channels.div_ceil(lanes) <= BAND_MAJOR_MAX_PLANES
                     && (threads >= 2

@@ -10,9 +10,8 @@
 //! input channels, the `α²` element-wise products become `α²` independent GEMMs (the "transform
 //! domain"), which is where the multiplications are saved: `α²` per tile instead of `9·m²`.
 //!
-//! The interpolation points follow `reference/winograd.md` §1 (never the ±3 points that cost ~50x
-//! accuracy): F(2,3) {0, ±1, ∞}; F(4,3) {0, ±√2, ±√2/2, ∞} (ncnn since 2023, the most accurate
-//! F(4,3) measured); F(6,3) {0, ±1, ±2, ±1/2, ∞} (NNPACK / ncnn). The matrices, in `f64`, live in
+//! The interpolation points (`docs/winograd.md#transform-matrices`; never ±3, whose large
+//! transform entries cost accuracy): F(2,3) {0, ±1, ∞}; F(4,3) {0, ±√2, ±√2/2, ∞}; F(6,3) {0, ±1, ±2, ±1/2, ∞} (NNPACK / ncnn). The matrices, in `f64`, live in
 //! `reparam_tensor::winograd` (shared with the GPU kernels) and are re-exported here;
 //! kernels use `f32` copies, and the weight transform `G·g·Gᵀ` is evaluated in `f64` and rounded
 //! once. The `tests` module checks each set of matrices against direct correlation in exact-ish `f64`.

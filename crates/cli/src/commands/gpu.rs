@@ -674,7 +674,7 @@ mod tests {
 
     /// The shared context of these tests, or `None` with a printed SKIP.
     fn gpu() -> Option<&'static GpuContext> {
-        reparam_wgsl::shared_test_context()
+        reparam_wgsl::test_support::shared_context()
     }
 
     fn run_layers(ctx: &GpuContext, args: &[&str]) -> String {

@@ -8,7 +8,7 @@
 //! Effective GFLOP/s always uses the direct-convolution count
 //! `2·C_out·(C_in/g)·9·H_out·W_out·N / median`, whatever algorithm ran, so rows compare across
 //! algorithms (and a Winograd kernel can exceed 100 % of the FMA peak on this scale; see
-//! `shared/reference/anchors.md`).
+//! `docs/winograd.md#effective-gflops-and-the-fma-peak`).
 //!
 //! A forced Winograd algorithm (`--algorithm f23|f43|f63`) cannot run a stride-2 layer. Those
 //! rows **fall back to direct** and are marked: `direct*` in the table, `"fallback": true` in
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 /// (12 independent FMA chains per thread, best of 5). Best runs on a quiet machine: 1 thread
 /// 147–158 GFLOP/s with zmm (64 flop/cycle), 2 threads 288–300; with ymm (AVX2+FMA) half that,
 /// 73–77 and 134–141, so an `avx2fma` row can reach at most ~50 % of this peak here. This is
-/// *not* the Zen 4 machine of `anchors.md` (117 GFLOP/s per core, AVX2 = AVX-512 there). On any
+/// *not* a 2-vCPU AMD Zen 4 VM (117 GFLOP/s per core, AVX2 = AVX-512 there). On any
 /// other machine pass `--peak-gflops` with that machine's number.
 pub const PEAK_GFLOPS_PER_CORE: f64 = 150.0;
 

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn key_counts_match_the_reference() {
-        // repvgg.md §1.5: A-series 290 training keys without num_batches_tracked, 46 deployed;
+        // docs/repvgg.md#key-counts: A-series 290 training keys without num_batches_tracked, 46 deployed;
         // B-series 374 and 58.
         let count = |name: &str, form| layout(&Config::official(name).unwrap(), form).len();
         assert_eq!(count("A0", Form::MultiBranch), 290);

@@ -1,4 +1,4 @@
-//! The one place that knows key names (`repvgg.md` §1.5 and §2.3).
+//! The one place that knows key names (`docs/repvgg.md#checkpoint-keys`).
 //!
 //! A key is `{block prefix}.{module}.{tensor}` or `{head}.{weight|bias}`:
 //!

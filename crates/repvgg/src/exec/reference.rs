@@ -56,7 +56,7 @@ impl Backend for Reference {
 
     /// `p = mean_{h,w} x`; `z = ReLU(conv1x1(p; W_down) + b_down)`;
     /// `s = sigmoid(conv1x1(z; W_up) + b_up)`; `y = x·s` per channel. A true global average, so
-    /// non-square inputs are pooled correctly (unlike the official `SEBlock`, `repvgg.md` §4.5).
+    /// non-square inputs are pooled correctly (unlike the official `SEBlock`, see `docs/repvgg.md#squeeze-excitation`).
     fn squeeze_excite(
         &self,
         _node: NodeId,

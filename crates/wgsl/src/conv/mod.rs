@@ -102,8 +102,8 @@ impl GpuKernel {
     /// `Tolerance::for_reduction(K, f)` (`rel_L2 ≤ f·4u·√K`, `max rᵢ ≤ f·32u·√K`, `K = (Cin/g)·k²`)
     /// that every GPU test applies against the f64 oracle. The naive, direct and GEMM kernels
     /// sum the K products in f32 one after another (only the order differs): 1, as for the CPU
-    /// direct kernels. Winograd F(2,3) ≈ direct in measured error (`reference/winograd.md`
-    /// §4.2); 2 covers its transforms' extra roundings, as on the CPU; F(4,3) with the √2
+    /// direct kernels. Winograd F(2,3) ≈ direct in measured error
+    /// (`docs/winograd.md#measured-error-per-algorithm`); 2 covers its transforms' extra roundings, as on the CPU; F(4,3) with the √2
     /// points 4, as on the CPU.
     pub fn error_factor(self) -> f64 {
         match self {

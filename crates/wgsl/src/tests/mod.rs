@@ -20,7 +20,7 @@ use reparam_tensor::{ConvSpec, Epilogue, Shape, Tensor};
 /// The shared context of the test binary (one device, one pipeline cache), or `None` with a
 /// printed SKIP; panics when `REPARAM_REQUIRE_GPU=1` and there is no adapter.
 pub(crate) fn gpu() -> Option<&'static GpuContext> {
-    crate::shared_test_context()
+    crate::test_support::shared_context()
 }
 
 /// Every kernel; [`check`] skips those that do not support a spec.

@@ -56,23 +56,15 @@ pub(crate) trait Kernels: Simd {
     /// a multiple of 3 but not of `MAIN.oc_vecs` (e.g. 48 channels on AVX-512), so no lane
     /// computes padding.
     const ALT: RegisterBlock;
-    /// The main block of direct convolution, in place of `MAIN` (`ALT` is shared). Direct
-    /// convolution re-reads every weight vector from L2 once per block of pixels, with no
-    /// transform around its FMAs, so it gains from more columns than the Winograd GEMM, whose
-    /// transforms need registers too: on AVX-512, 10 pixels × 2 vectors against 8 × 2 ran the
-    /// stride-2 RepVGG layers 1.03–1.13x faster on 1 thread (in-process A/B), Winograd
-    /// 0.87–1.04x; 12 × 2 spilled accumulators (0.35–0.66x).
+    /// The main block of direct convolution, in place of `MAIN` (`ALT` is shared): more columns
+    /// than the Winograd GEMM, whose transforms need registers too (measured:
+    /// `docs/performance.md#direct-register-block`).
     const DIRECT: RegisterBlock;
     /// The ISA's own block for the first-layer body (a compact RGB staging, `K = 27`
     /// reductions), where it has one: taken when its vectors divide the output's channel blocks;
     /// otherwise (and on ISAs without one) the first layer runs the narrow form of the direct
-    /// or alternative block. The body keeps no transform and few inputs per pixel in registers,
-    /// so on AVX-512 it holds 6 pixels × 4 vectors (24 accumulators): each broadcast input
-    /// feeds 4 FMAs instead of 2, and a 64-channel stem reads its staging once instead of twice
-    /// — B0's stem 3→64 @224 s2 ran 1.25–1.31x faster than with 9 × 2 on 1 thread and
-    /// 1.23–1.36x on 2 (in-process A/B, min of 300; 5 and 7 pixels measured the same as 6). It
-    /// is compiled in an entry point of its own: inlined next to the other direct blocks it
-    /// made LLVM compile those worse (stride-2 layers on 2 threads: medians 0.91–0.97x).
+    /// or alternative block. Compiled in an entry point of its own (measured:
+    /// `docs/performance.md#first-layer-block`).
     const FIRST: Option<RegisterBlock>;
 
     /// Winograd input transform `V = Bᵀ·d·B` of one block of `block.columns` tiles. `block` is

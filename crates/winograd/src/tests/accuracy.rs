@@ -1,10 +1,9 @@
 //! The measured error of each algorithm at C = 192 (RepVGG-A0's last stride-1 stage), with
 //! bounds that fail if it grows.
 //!
-//! Setup as in `reference/winograd.md` §4.2: a 192 -> 192 3x3 layer, post-ReLU-like inputs
-//! uniform in [0, 1), weights uniform with the He variance 2/(9C), no epilogue (the bare sum),
-//! compared with the f64 oracle by relative L2 error. The research note measured F(4,3) (√2
-//! points) at 6.7e-7 and F(6,3) at 2.8e-6 for C = 64, growing about like √C.
+//! Setup (`docs/winograd.md#measured-error-per-algorithm`): a 192 -> 192 3x3 layer,
+//! post-ReLU-like inputs uniform in [0, 1), weights uniform with the He variance 2/(9C), no
+//! epilogue (the bare sum), compared with the f64 oracle by relative L2 error.
 //!
 //! | algorithm | bound (rel-L2) |
 //! |---|---|
