@@ -16,10 +16,9 @@
 //! is paid once per sample, not per iteration). Weights, bias and input are seeded
 //! uniform values (never all-zero or constant), so no kernel can shortcut on the data.
 
-use crate::shapes::{self, Layer};
+use crate::shapes::{self, ModelLayer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{BlockedTensor, Tensor};
+use reparam_tensor::BlockedTensor;
 use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -36,8 +35,8 @@ const THREADS: [usize; 2] = [1, 2];
 const LARGE_BATCH: usize = 8;
 
 /// The algorithms that can run `layer`.
-fn algorithms(layer: &Layer) -> &'static [Algorithm] {
-    if layer.spec.stride == 1 {
+fn algorithms(layer: &ModelLayer) -> &'static [Algorithm] {
+    if layer.layer.spec.stride == 1 {
         &Algorithm::CONCRETE
     } else {
         &[Algorithm::Direct]
@@ -78,18 +77,17 @@ pub fn conv3x3(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat);
 
     for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
-        let (weight, epilogue) = layer.synthetic_weights(0x5EED_0000 + index as u64);
-        let batches: &[usize] = if layer.spec.stride == 1 {
+        let (weight, epilogue) = layer.layer.synthetic_weights(0x5EED_0000 + index as u64);
+        let batches: &[usize] = if layer.layer.spec.stride == 1 {
             &[1, LARGE_BATCH]
         } else {
             &[1]
         };
         for &batch in batches {
-            let (h, w) = layer.input_hw;
-            let mut rng = SplitMix64::new(0x1A9E_0000 + index as u64);
-            let shape = [batch, layer.spec.in_channels, h, w];
-            let input = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0))
-                .expect("the input shape matches its data");
+            let input = layer
+                .layer
+                .synthetic_input(batch, 0x1A9E_0000 + index as u64)
+                .expect("a valid input");
             let shape_name = match batch {
                 1 => layer.name(),
                 n => format!("{}-n{n}", layer.name()),
@@ -101,10 +99,10 @@ pub fn conv3x3(c: &mut Criterion) {
                         algorithm,
                         isa: Some(isa),
                         parallelism: Parallelism::Rayon,
-                        input_hw: Some(layer.input_hw),
+                        input_hw: Some(layer.layer.input_hw),
                         autotune: false,
                     };
-                    let plan = Conv2dPlan::new(layer.spec, &weight, &epilogue, &options)
+                    let plan = Conv2dPlan::new(layer.layer.spec, &weight, &epilogue, &options)
                         .unwrap_or_else(|e| panic!("{shape_name} {algorithm} {isa}: {e}"));
                     assert_eq!((plan.algorithm(), plan.isa()), (algorithm, isa));
                     let out_shape = plan
@@ -114,7 +112,7 @@ pub fn conv3x3(c: &mut Criterion) {
                         .expect("a valid blocked input");
                     let mut output =
                         BlockedTensor::zeros(out_shape, plan.block()).expect("a valid output");
-                    let reads_image = layer.stage == 0;
+                    let reads_image = layer.layer.reads_image;
                     for (threads, pool) in &pools {
                         let kernel = pool
                             .install(|| plan.kernel_name(input.shape()))

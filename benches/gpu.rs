@@ -9,7 +9,7 @@
 //!   only.
 //!
 //! Ids: `conv3x3-gpu/<kernel>/<layer>-n<N>`, e.g. `conv3x3-gpu/gemm/a0-s3-192x14x14-n32`, with
-//! [`GpuKernel::name`] and [`shapes::Layer::name`].
+//! [`GpuKernel::name`] and [`shapes::ModelLayer::name`].
 //!
 //! The timed region is the device: each iteration is one [`GpuContext::run`] (one submission,
 //! waited for) and contributes its timestamp-query device time, or its host wall time when the
@@ -20,10 +20,9 @@
 //! Without a GPU adapter the group prints `SKIP conv3x3-gpu: <error>` on stderr and registers
 //! nothing, so the binary still passes; `REPARAM_REQUIRE_GPU=1` turns that skip into a panic.
 
-use crate::shapes::{self, Layer};
+use crate::shapes::{self, ModelLayer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use reparam_tensor::Tensor;
-use reparam_tensor::rng::SplitMix64;
+
 use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuOp, GpuTensor};
 use std::time::Duration;
 
@@ -39,23 +38,30 @@ const SOFTWARE_DEVICE_TYPE: &str = "Cpu";
 /// Builds the plan, the tensors and the op for `kernel` on `layer` at `batch`, and runs it once
 /// (compiles the pipeline, pages the buffers in). The op's bind groups keep the plan's weights
 /// and both tensors alive.
-fn bind(ctx: &GpuContext, layer: &Layer, index: usize, kernel: GpuKernel, batch: usize) -> GpuOp {
+fn bind(
+    ctx: &GpuContext,
+    layer: &ModelLayer,
+    index: usize,
+    kernel: GpuKernel,
+    batch: usize,
+) -> GpuOp {
     let what = format!("conv3x3-gpu/{}/{}-n{batch}", kernel.name(), layer.name());
-    let (weight, epilogue) = layer.synthetic_weights(0x5EED_0000 + index as u64);
+    let (weight, epilogue) = layer.layer.synthetic_weights(0x5EED_0000 + index as u64);
     let options = GpuConvOptions {
         kernel: Some(kernel),
         autotune: None,
     };
-    let plan = GpuConv2dPlan::new(ctx, &layer.spec, &weight, &epilogue, &options)
+    let plan = GpuConv2dPlan::new(ctx, &layer.layer.spec, &weight, &epilogue, &options)
         .unwrap_or_else(|e| panic!("{what}: plan: {e}"));
     assert_eq!(plan.kernel(), kernel, "{what}");
-    let (h, w) = layer.input_hw;
-    let shape = [batch, layer.spec.in_channels, h, w];
-    let mut rng = SplitMix64::new(0x1A9E_0000 + index as u64);
-    let input = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0))
-        .expect("the input shape matches its data");
+    let input = layer
+        .layer
+        .synthetic_input(batch, 0x1A9E_0000 + index as u64)
+        .expect("a valid input");
+    let shape = input.shape();
     let x = GpuTensor::upload(ctx, &input).unwrap_or_else(|e| panic!("{what}: input: {e}"));
     let out_shape = layer
+        .layer
         .spec
         .output_shape(shape)
         .expect("the input fits the layer");
@@ -69,10 +75,10 @@ fn bind(ctx: &GpuContext, layer: &Layer, index: usize, kernel: GpuKernel, batch:
 }
 
 /// The kernels timed on `layer` at `batch`.
-fn kernels(layer: &Layer, batch: usize) -> impl Iterator<Item = GpuKernel> + '_ {
+fn kernels(layer: &ModelLayer, batch: usize) -> impl Iterator<Item = GpuKernel> + '_ {
     GpuKernel::CONCRETE
         .into_iter()
-        .filter(move |k| k.supports(&layer.spec) && (batch == 1 || *k != GpuKernel::Naive))
+        .filter(move |k| k.supports(&layer.layer.spec) && (batch == 1 || *k != GpuKernel::Naive))
 }
 
 /// Registers the `conv3x3-gpu` group (nothing, with a SKIP line, without a GPU).

@@ -18,7 +18,7 @@
 //!   `<algorithm>-<isa>-<columns>x<vectors>` from [`Conv2dPlan::kernel_name`] (the register
 //!   block: output pixels or Winograd tiles × vectors of output channels, which can differ
 //!   between thread counts);
-//!   `shape` is the layer name of [`shapes::Layer::name`], then `-n<N>` for batches other than 1,
+//!   `shape` is the layer name of [`shapes::ModelLayer::name`], then `-n<N>` for batches other than 1,
 //!   then `-t<T>` for the rayon pool size.
 //! - `conv3x3-gpu` ([`gpu`]): the same layers with the WGSL kernels of `reparam-wgsl`, one
 //!   [`GpuContext::run`] per iteration, timed on the device (timestamp queries; host wall time

@@ -1,6 +1,6 @@
 //! The shapes the benches time: every distinct 3x3 conv layer of the deployed RepVGG-A0 and B0 at
-//! 224x224, derived from [`repvgg::Config::blocks`] and the per-layer sizes of
-//! [`repvgg::stats::ModelStats`] (never typed in by hand).
+//! 224x224, from `repvgg::sweep::distinct_layers` (the layers `reparam layers` times), without
+//! the layers an earlier model already has.
 //!
 //! Layer names: `<model>-s<stage>-<Cin>x<H>x<W>[-to<Cout>][-stride2][-g<G>]`, where `H`x`W` is the
 //! layer's *input* size, `stage` is the official stage index (0 = stem) and the optional parts
@@ -15,30 +15,24 @@
 //! | stage3.1..13, 192→192 at 14x14 | `a0-s3-192x14x14` |
 //! | stage4.0, 192→1280, stride 2 | `a0-s4-192x14x14-to1280-stride2` |
 
-use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::{ConvSpec, Epilogue, Tensor};
 use repvgg::Config;
-use repvgg::stats::{InputSize, ModelStats};
+use repvgg::stats::InputSize;
+use repvgg::sweep::{Layer, distinct_layers};
 
-/// One conv layer of a real network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layer {
+/// A layer of a model, as the benches name it.
+pub struct ModelLayer {
     /// Short model name as typed on the command line: `a0`, `b0`.
-    pub model: String,
-    /// Official stage index: 0 for the stem, 1..=4 after it.
-    pub stage: usize,
-    /// The deployed 3x3 conv (padding 1).
-    pub spec: ConvSpec,
-    /// Input `(height, width)`.
-    pub input_hw: (usize, usize),
+    pub model: &'static str,
+    /// The layer, its synthetic data and its FLOPs.
+    pub layer: Layer,
 }
 
-impl Layer {
+impl ModelLayer {
     /// The shape part of a benchmark id (see the module docs).
     pub fn name(&self) -> String {
-        let s = &self.spec;
-        let (h, w) = self.input_hw;
-        let mut name = format!("{}-s{}-{}x{h}x{w}", self.model, self.stage, s.in_channels);
+        let (l, s) = (&self.layer, &self.layer.spec);
+        let (h, w) = l.input_hw;
+        let mut name = format!("{}-s{}-{}x{h}x{w}", self.model, l.stage, s.in_channels);
         if s.out_channels != s.in_channels {
             name.push_str(&format!("-to{}", s.out_channels));
         }
@@ -51,47 +45,27 @@ impl Layer {
         name
     }
 
-    /// Deterministic weights and bias + ReLU epilogue for the layer: uniform in `±3/√K`
-    /// (`K = (Cin/g)·9`, so outputs keep the inputs' scale) and biases in `±0.1`.
-    pub fn synthetic_weights(&self, seed: u64) -> (Tensor, Epilogue) {
-        let spec = &self.spec;
-        let mut rng = SplitMix64::new(seed);
-        let a = 3.0 / (spec.reduction_len() as f32).sqrt();
-        let shape = spec.weight_shape();
-        let weight = Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -a, a))
-            .expect("the weight shape matches its data");
-        let bias = rng.uniform_vec(spec.out_channels, -0.1, 0.1);
-        (weight, Epilogue::bias_relu(bias))
-    }
-
-    /// Direct-convolution flops of one run on `batch` images: `2·Cout·(Cin/g)·9·Hout·Wout·N`.
+    /// Direct-convolution FLOPs of one run on `batch` images (criterion's throughput).
     pub fn flops(&self, batch: usize) -> u64 {
-        let (h, w) = self.input_hw;
-        let macs = self.spec.macs(h, w).expect("RepVGG layer shapes are valid");
-        2 * macs * batch as u64
+        self.layer
+            .flops(batch)
+            .expect("RepVGG layer sizes do not overflow")
     }
 }
 
-/// Every distinct conv layer of `models` at `input`×`input`, in execution order, model by model.
-/// Layers identical in (Cin, Cout, H, W, stride, groups) to an earlier one, in the same model or
-/// an earlier model, are dropped.
-pub fn repvgg_layers(models: &[&str], input: usize) -> Vec<Layer> {
-    let mut layers: Vec<Layer> = Vec::new();
+/// Every distinct conv layer of `models` at `input`×`input`, in execution order, model by model;
+/// a layer identical in (Cin, Cout, H, W, stride, groups) to one of an earlier model is dropped.
+pub fn repvgg_layers(models: &[&'static str], input: usize) -> Vec<ModelLayer> {
+    let mut layers: Vec<ModelLayer> = Vec::new();
     for &model in models {
         let config = Config::official(model).expect("an official RepVGG model");
-        let stats = ModelStats::new(&config, InputSize::square(input)).expect("a valid input");
-        for (block, row) in config.blocks().iter().zip(&stats.blocks) {
-            let layer = Layer {
-                model: model.to_string(),
-                stage: block.stage,
-                spec: block.conv3x3(),
-                input_hw: row.input_hw,
-            };
+        let own = distinct_layers(&config, InputSize::square(input)).expect("a valid input");
+        for layer in own {
             let seen = layers
                 .iter()
-                .any(|l| l.spec == layer.spec && l.input_hw == layer.input_hw);
+                .any(|l| l.layer.spec == layer.spec && l.layer.input_hw == layer.input_hw);
             if !seen {
-                layers.push(layer);
+                layers.push(ModelLayer { model, layer });
             }
         }
     }

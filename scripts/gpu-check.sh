@@ -15,7 +15,7 @@
 #   log.txt         everything printed, with machine facts (nvidia-smi, glibc, Vulkan ICDs)
 #   adapter.json    `reparam gpu info --json`
 #   tests.txt       the reparam-wgsl test suite on the real GPU (REPARAM_REQUIRE_GPU=1)
-#   layers.json     `reparam gpu layers` for a0 and b0, batch 1 and 32, every kernel
+#   layers.json     `reparam layers --backend gpu` for a0 and b0, batch 1 and 32, every kernel
 #   network.txt     whole RepVGG-A0 / B0 runs (plain and multi-branch, batch 1 and 32)
 #   torch.json      PyTorch fp32 (TF32 off) cuDNN numbers on the same layers and nets
 #   criterion.txt   the criterion group conv3x3-gpu (only with GPU_CHECK_CRITERION=1)
@@ -114,7 +114,7 @@ run() {
   for model in a0 b0; do
     for batch in 1 32; do
       local f="$OUT/layers-$model-n$batch.json"
-      step "layers $model batch $batch" 90 "$bin/reparam" gpu layers --model "$model" \
+      step "layers $model batch $batch" 90 "$bin/reparam" layers --backend gpu --model "$model" \
         --batch "$batch" --kernel all --repeats 10 --json >"$f"
       parts+=("$f")
     done

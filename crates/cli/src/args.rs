@@ -3,6 +3,7 @@
 
 use clap::ValueEnum;
 use reparam_wgsl::GpuKernel;
+use reparam_winograd::{Algorithm, Isa};
 use repvgg::stats::{InputSize, MAX_INPUT_SIDE};
 use repvgg::{Form, Naming};
 
@@ -83,6 +84,46 @@ pub fn parse_bn_eps(s: &str) -> Result<f64, String> {
             "ε must be a positive finite number (PyTorch's default is 1e-5), got {e}"
         )),
         Err(_) => Err(format!("`{s}` is not a number; e.g. 1e-5")),
+    }
+}
+
+/// A thread count from 1 to 1024.
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_count(s, "threads", 1024)
+}
+
+/// A repeat count from 1 to 100000.
+pub fn parse_repeats(s: &str) -> Result<usize, String> {
+    parse_count(s, "repeats", 100_000)
+}
+
+fn parse_count(s: &str, what: &str, max: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{what} must be between 1 and {max}, got {n}")),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+/// `auto`, `direct`, `f23`, `f43`, `f63` (or `winograd-f43`).
+pub fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(s).map_err(|e| e.to_string())
+}
+
+/// `scalar`, `avx2`, `avx512`, `neon` (or `avx2fma`, `avx512f`). Availability is checked when the
+/// command runs, so the error can list what this CPU has.
+pub fn parse_isa(s: &str) -> Result<Isa, String> {
+    Isa::parse(s).map_err(|_| format!("`{s}` is not an ISA; use scalar, avx2, avx512 or neon"))
+}
+
+/// A peak in GFLOP/s: finite and > 0.
+pub fn parse_peak(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!(
+            "the peak must be a positive number of GFLOP/s, got {x}"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number; e.g. 150")),
     }
 }
 

@@ -5,9 +5,9 @@
 //! - `reparam info <MODEL|CHECKPOINT>`: per-layer table of shapes, params, MACs and Winograd MULs.
 //! - `reparam fuse IN OUT`: fold a training-time checkpoint into its deployed (plain) form.
 //! - `reparam run`: run a model (built-in synthetic weights or a checkpoint) on an image batch.
-//! - `reparam layers`: time every distinct conv layer of a model with the CPU kernels.
-//! - `reparam gpu info`: the GPU adapter; `reparam gpu layers`: time every distinct conv layer
-//!   of a model with the WGSL kernels.
+//! - `reparam layers [--backend cpu|gpu]`: time every distinct conv layer of a model with the
+//!   CPU or the GPU kernels.
+//! - `reparam gpu info`: the GPU adapter.
 //!
 //! Every failure is reported on stderr with what to do about it, and the exit status is non-zero
 //! (1 for a failed command, 2 for a usage error reported by clap).
@@ -31,7 +31,7 @@ use std::process::ExitCode;
     reparam fuse repvgg_a0_train.safetensors repvgg_a0_deploy.safetensors\n  \
     reparam run --model a0 --form multi-branch --input-size 96\n  \
     reparam layers --model a0 --threads 1\n  \
-    reparam gpu layers --model a0 --kernel all")]
+    reparam layers --backend gpu --model a0 --kernel all")]
 struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -50,11 +50,10 @@ enum Command {
     Fuse(commands::fuse::FuseArgs),
     /// Run a model on an image batch and print the top-5 classes and the time taken.
     Run(commands::run::RunArgs),
-    /// Time every distinct conv layer of a model with the CPU kernels: median ms, GFLOP/s and %
-    /// of the FMA peak per layer.
+    /// Time every distinct conv layer of a model with the CPU kernels (median ms, GFLOP/s, % of
+    /// the FMA peak) or the GPU kernels (median device ms, wall ms, GFLOP/s per kernel).
     Layers(commands::layers::LayersArgs),
-    /// GPU (WGSL kernels through wgpu): `info` shows the adapter; `layers` times every distinct
-    /// conv layer of a model per kernel.
+    /// GPU (WGSL kernels through wgpu): `info` shows the adapter.
     Gpu(commands::gpu::GpuArgs),
 }
 

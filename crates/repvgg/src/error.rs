@@ -126,6 +126,18 @@ pub enum Error {
     /// Bad checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The network cannot be sized for the input.
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
+    /// A kernel wrote a NaN or infinity (a bug in the kernel, never the data's fault: the sweep's
+    /// inputs are finite and bounded).
+    #[error("{what} wrote a non-finite value at output index {index}")]
+    NonFiniteOutput {
+        /// The layer and kernel.
+        what: String,
+        /// Flat NCHW index of the first non-finite value.
+        index: usize,
+    },
     /// Bad tensor operand (shape, value) while running or folding.
     #[error(transparent)]
     Tensor(#[from] TensorError),

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod net;
 pub mod random;
 pub mod stats;
+pub mod sweep;
 pub mod traffic;
 
 pub use checkpoint::{Checkpoint, LoadOptions, Loaded, Naming};

@@ -2,8 +2,8 @@
 //! side by side on the same engine — latency, throughput, FLOP rate, memory traffic and peak
 //! activation memory, and the multi-branch / plain ratios.
 
+use crate::args::parse_threads;
 use crate::args::{parse_batch, parse_bn_eps, parse_input_size};
-use crate::commands::layers::parse_threads;
 use crate::error::CliError;
 use crate::source;
 use crate::table::{Align, Table};

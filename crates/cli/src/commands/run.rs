@@ -1,7 +1,7 @@
 //! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
 
+use crate::args::parse_threads;
 use crate::args::{parse_batch, parse_bn_eps, parse_form, parse_gpu_kernel, parse_input_size};
-use crate::commands::layers::parse_threads;
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
 use crate::source;
