@@ -9,8 +9,8 @@
 //! - rayon pools of 1 and 2 threads (`-t1`, `-t2`).
 //!
 //! The layout is the one the network engine runs (and `reparam layers` times by default):
-//! NCHWc activations in and out (`run_blocked`, the block width the plan picks for its ISA); the
-//! stem, which reads the image, takes it as NCHW (`run_nchw_to_blocked`, the compact RGB path).
+//! NCHWc activations in and out (the block width the plan picks for its ISA); the stem, which
+//! reads the image, takes it as NCHW (the compact RGB path).
 //! Plans, weights and tensors (the blocked copies included) are built outside the timed region;
 //! the timed region is one run inside the pool (`iter_custom`, so the hop onto the pool's thread
 //! is paid once per sample, not per iteration). Weights, bias and input are seeded
@@ -124,14 +124,16 @@ pub fn conv3x3(c: &mut Criterion) {
                                     let start = Instant::now();
                                     for _ in 0..iters {
                                         if reads_image {
-                                            plan.run_nchw_to_blocked(
+                                            plan.run(
                                                 black_box(&input),
                                                 black_box(&mut output),
+                                                None,
                                             )
                                         } else {
-                                            plan.run_blocked(
+                                            plan.run(
                                                 black_box(&blocked_input),
                                                 black_box(&mut output),
+                                                None,
                                             )
                                         }
                                         .expect("the run succeeds");

@@ -109,7 +109,7 @@ fn gpu_kernels_equal_the_cpu_crate_on_a0_layers() {
             Conv2dPlan::new(spec, &weight, &epilogue, &PlanOptions::default()).expect("cpu plan");
         let out_shape = spec.output_shape(input.shape()).unwrap();
         let mut cpu = Tensor::zeros(out_shape).unwrap();
-        cpu_plan.run(&input, &mut cpu).expect("cpu run");
+        cpu_plan.run(&input, &mut cpu, None).expect("cpu run");
         let x = GpuTensor::upload(ctx, &input).unwrap();
         for kernel in [
             GpuKernel::Direct,

@@ -125,11 +125,11 @@ pub(crate) fn autotune(
             continue; // not eligible (e.g. Winograd on a stride-2 layer)
         };
         let mut output = Tensor::zeros(plan.output_shape(input.shape())?)?;
-        plan.run(&input, &mut output)?;
+        plan.run(&input, &mut output, None)?;
         let mut times: Vec<f64> = (0..5)
             .map(|_| {
                 let start = Instant::now();
-                plan.run(&input, &mut output)
+                plan.run(&input, &mut output, None)
                     .map(|()| start.elapsed().as_secs_f64())
             })
             .collect::<Result<_, _>>()?;

@@ -28,7 +28,7 @@ pub mod transforms;
 pub use error::ConvError;
 pub use isa::{ENV_ISA, Isa};
 pub use options::{Algorithm, Parallelism, PlanOptions};
-pub use plan::{Conv2dPlan, ConvInput};
+pub use plan::{Conv2dPlan, ConvInput, ConvOutput};
 
 #[cfg(test)]
 mod tests;

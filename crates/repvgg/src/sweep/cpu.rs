@@ -80,11 +80,11 @@ pub fn time_layer(layer: &Layer, sweep: &CpuSweep, seed: u64) -> Result<CpuTimin
     let mut blocked_output = BlockedTensor::zeros(out_shape, block)?;
     let mut run = || {
         if sweep.blocked && layer.reads_image {
-            plan.run_nchw_to_blocked(&input, &mut blocked_output)
+            plan.run(&input, &mut blocked_output, None)
         } else if sweep.blocked {
-            plan.run_blocked(&blocked_input, &mut blocked_output)
+            plan.run(&blocked_input, &mut blocked_output, None)
         } else {
-            plan.run(&input, &mut output)
+            plan.run(&input, &mut output, None)
         }
     };
     let start = Instant::now();

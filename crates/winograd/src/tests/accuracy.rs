@@ -51,7 +51,7 @@ fn winograd_error_at_c192_does_not_grow() {
             let plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options(algorithm, isa))
                 .unwrap_or_else(|e| panic!("{algorithm} on {isa}: {e}"));
             let mut out = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
-            plan.run(&data.x, &mut out)
+            plan.run(&data.x, &mut out, None)
                 .unwrap_or_else(|e| panic!("{algorithm} on {isa}: {e}"));
             let cmp = compare(&out, &expected).expect("same shape");
             line += &format!(

@@ -40,31 +40,32 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
             let plan = Conv2dPlan::new(spec, &data.w, &ep, &options(algorithm, isa)).unwrap();
             let ctx = format!("{algorithm} on {isa}");
             let shape = data.x.shape();
-            let len = plan.scratch_len(shape).unwrap();
+            let len = plan
+                .scratch_len(shape, rayon::current_num_threads())
+                .unwrap();
             assert!(len > 0, "{ctx}");
             let mut expected = Tensor::zeros(plan.output_shape(shape).unwrap()).unwrap();
-            plan.run(&data.x, &mut expected).unwrap();
+            plan.run(&data.x, &mut expected, None).unwrap();
 
             // NCHW: exactly `len` works (and gives the same bits), `len - 1` and 0 are refused.
             let mut out = Tensor::filled(expected.shape(), f32::NAN).unwrap();
             let mut scratch = vec![f32::NAN; len];
-            plan.run_with_scratch(&data.x, &mut out, &mut scratch)
+            plan.run(&data.x, &mut out, Some(&mut scratch))
                 .unwrap_or_else(|e| panic!("{ctx}: exact scratch: {e}"));
             assert_eq!(out, expected, "{ctx}");
             let mut longer = vec![1.0e30; len + 100];
-            plan.run_with_scratch(&data.x, &mut out, &mut longer)
-                .unwrap();
+            plan.run(&data.x, &mut out, Some(&mut longer)).unwrap();
             assert_eq!(out, expected, "{ctx}: longer scratch");
             // Wherever the buffer starts relative to a cache line, `len` floats are enough and
             // the result is the same.
             for start in 0..ALIGN_FLOATS {
                 out.data_mut().fill(f32::NAN);
-                plan.run_with_scratch(&data.x, &mut out, &mut longer[start..][..len])
+                plan.run(&data.x, &mut out, Some(&mut longer[start..][..len]))
                     .unwrap_or_else(|e| panic!("{ctx}: scratch at +{start}: {e}"));
                 assert_eq!(out, expected, "{ctx}: scratch at +{start}");
             }
             for short in [len - 1, 0] {
-                let r = plan.run_with_scratch(&data.x, &mut out, &mut scratch[..short]);
+                let r = plan.run(&data.x, &mut out, Some(&mut scratch[..short]));
                 assert_eq!(
                     r,
                     Err(ConvError::ScratchTooSmall {
@@ -78,10 +79,10 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
             // NCHWc: the same length rule.
             let xb = BlockedTensor::from_nchw(&data.x, plan.block()).unwrap();
             let mut ob = BlockedTensor::zeros(expected.shape(), plan.block()).unwrap();
-            plan.run_blocked_with_scratch(&xb, &mut ob, &mut scratch)
+            plan.run(&xb, &mut ob, Some(&mut scratch))
                 .unwrap_or_else(|e| panic!("{ctx}: exact blocked scratch: {e}"));
             assert_eq!(ob.to_nchw(), expected, "{ctx}: blocked");
-            let r = plan.run_blocked_with_scratch(&xb, &mut ob, &mut scratch[..len - 1]);
+            let r = plan.run(&xb, &mut ob, Some(&mut scratch[..len - 1]));
             assert_eq!(
                 r,
                 Err(ConvError::ScratchTooSmall {
@@ -93,11 +94,10 @@ fn scratch_of_exactly_scratch_len_works_at_any_start_and_one_less_is_refused() {
 
             // NCHW in, NCHWc out: the same length rule.
             ob.data_mut().fill(f32::NAN);
-            plan.run_nchw_to_blocked_with_scratch(&data.x, &mut ob, &mut scratch)
+            plan.run(&data.x, &mut ob, Some(&mut scratch))
                 .unwrap_or_else(|e| panic!("{ctx}: exact NCHW-to-blocked scratch: {e}"));
             assert_eq!(ob.to_nchw(), expected, "{ctx}: NCHW to blocked");
-            let r =
-                plan.run_nchw_to_blocked_with_scratch(&data.x, &mut ob, &mut scratch[..len - 1]);
+            let r = plan.run(&data.x, &mut ob, Some(&mut scratch[..len - 1]));
             assert_eq!(
                 r,
                 Err(ConvError::ScratchTooSmall {
@@ -126,7 +126,9 @@ fn one_plan_runs_many_input_sizes() {
                 .enumerate()
             {
                 let x = Data::signed(&spec, [n, 16, h, w_], 100 + i as u64).x;
-                let len = plan.scratch_len(x.shape()).unwrap();
+                let len = plan
+                    .scratch_len(x.shape(), rayon::current_num_threads())
+                    .unwrap();
                 if i == 1 {
                     assert!(len > last_len, "scratch_len must grow with the input");
                 }
@@ -165,23 +167,27 @@ fn blocked_tensors_with_the_wrong_block_are_refused() {
             actual: wrong,
         };
         assert_eq!(
-            plan.run_blocked(&bad_in, &mut good_out),
+            plan.run(&bad_in, &mut good_out, None),
             Err(mismatch("input")),
             "{isa}"
         );
         assert_eq!(
-            plan.run_blocked(&good_in, &mut bad_out),
+            plan.run(&good_in, &mut bad_out, None),
             Err(mismatch("output")),
             "{isa}"
         );
-        let mut scratch = vec![0.0; plan.scratch_len(data.x.shape()).unwrap()];
+        let mut scratch = vec![
+            0.0;
+            plan.scratch_len(data.x.shape(), rayon::current_num_threads())
+                .unwrap()
+        ];
         assert_eq!(
-            plan.run_blocked_with_scratch(&bad_in, &mut good_out, &mut scratch),
+            plan.run(&bad_in, &mut good_out, Some(&mut scratch)),
             Err(mismatch("input")),
             "{isa}"
         );
         assert_eq!(
-            plan.run_nchw_to_blocked(&data.x, &mut bad_out),
+            plan.run(&data.x, &mut bad_out, None),
             Err(mismatch("output")),
             "{isa}"
         );
@@ -191,11 +197,11 @@ fn blocked_tensors_with_the_wrong_block_are_refused() {
         )
         .unwrap();
         assert!(
-            is_shape_mismatch(&plan.run_nchw_to_blocked(&data.x, &mut short_out), "output"),
+            is_shape_mismatch(&plan.run(&data.x, &mut short_out, None), "output"),
             "{isa}"
         );
-        assert!(plan.run_blocked(&good_in, &mut good_out).is_ok());
-        assert!(plan.run_nchw_to_blocked(&data.x, &mut good_out).is_ok());
+        assert!(plan.run(&good_in, &mut good_out, None).is_ok());
+        assert!(plan.run(&data.x, &mut good_out, None).is_ok());
     }
 }
 
@@ -216,16 +222,21 @@ fn wrong_output_shape_is_a_typed_error() {
                 let ctx = format!("{algorithm} on {isa}, output {bad:?}");
                 let mut out = Tensor::zeros(bad).unwrap();
                 assert!(
-                    is_shape_mismatch(&plan.run(&data.x, &mut out), "output"),
+                    is_shape_mismatch(&plan.run(&data.x, &mut out, None), "output"),
                     "{ctx}"
                 );
-                let mut scratch = vec![0.0; plan.scratch_len(data.x.shape()).unwrap()];
-                let r = plan.run_with_scratch(&data.x, &mut out, &mut scratch);
+                let mut scratch =
+                    vec![
+                        0.0;
+                        plan.scratch_len(data.x.shape(), rayon::current_num_threads())
+                            .unwrap()
+                    ];
+                let r = plan.run(&data.x, &mut out, Some(&mut scratch));
                 assert!(is_shape_mismatch(&r, "output"), "{ctx}");
                 let xb = BlockedTensor::from_nchw(&data.x, plan.block()).unwrap();
                 let mut ob = BlockedTensor::zeros(bad, plan.block()).unwrap();
                 assert!(
-                    is_shape_mismatch(&plan.run_blocked(&xb, &mut ob), "output"),
+                    is_shape_mismatch(&plan.run(&xb, &mut ob, None), "output"),
                     "{ctx}"
                 );
             }
@@ -245,9 +256,15 @@ fn wrong_or_degenerate_input_is_a_typed_error() {
             for c in [12, 14] {
                 let x = Tensor::zeros([1, c, 9, 10]).unwrap();
                 let mut out = Tensor::zeros([1, 17, 9, 10]).unwrap();
-                assert!(is_shape_mismatch(&plan.run(&x, &mut out), "input"), "{ctx}");
                 assert!(
-                    is_shape_mismatch(&plan.scratch_len(x.shape()), "input"),
+                    is_shape_mismatch(&plan.run(&x, &mut out, None), "input"),
+                    "{ctx}"
+                );
+                assert!(
+                    is_shape_mismatch(
+                        &plan.scratch_len(x.shape(), rayon::current_num_threads()),
+                        "input"
+                    ),
                     "{ctx}"
                 );
                 assert!(
@@ -257,7 +274,7 @@ fn wrong_or_degenerate_input_is_a_typed_error() {
                 let xb = BlockedTensor::from_nchw(&x, plan.block()).unwrap();
                 let mut ob = BlockedTensor::zeros([1, 17, 9, 10], plan.block()).unwrap();
                 assert!(
-                    is_shape_mismatch(&plan.run_blocked(&xb, &mut ob), "input"),
+                    is_shape_mismatch(&plan.run(&xb, &mut ob, None), "input"),
                     "{ctx}"
                 );
             }
@@ -265,8 +282,15 @@ fn wrong_or_degenerate_input_is_a_typed_error() {
             for shape in [[0, 13, 9, 10], [1, 13, 0, 10], [1, 13, 9, 0]] {
                 let x = Tensor::zeros(shape).unwrap();
                 let mut out = Tensor::zeros([1, 17, 9, 10]).unwrap();
-                assert!(plan.run(&x, &mut out).is_err(), "{ctx}: input {shape:?}");
-                assert!(plan.scratch_len(shape).is_err(), "{ctx}: input {shape:?}");
+                assert!(
+                    plan.run(&x, &mut out, None).is_err(),
+                    "{ctx}: input {shape:?}"
+                );
+                assert!(
+                    plan.scratch_len(shape, rayon::current_num_threads())
+                        .is_err(),
+                    "{ctx}: input {shape:?}"
+                );
             }
         }
     }
@@ -279,7 +303,7 @@ fn wrong_or_degenerate_input_is_a_typed_error() {
     let plan = Conv2dPlan::new(spec, &w, &Epilogue::none(), &PlanOptions::default()).unwrap();
     let x = Tensor::zeros([1, 4, 2, 2]).unwrap();
     let mut out = Tensor::zeros([1, 4, 1, 1]).unwrap();
-    assert!(is_invalid(&plan.run(&x, &mut out), "height"));
+    assert!(is_invalid(&plan.run(&x, &mut out, None), "height"));
 }
 
 #[test]
@@ -649,7 +673,7 @@ fn one_plan_shared_by_threads() {
             .iter()
             .map(|x| {
                 let mut out = Tensor::zeros(plan.output_shape(x.shape()).unwrap()).unwrap();
-                plan.run(x, &mut out).unwrap();
+                plan.run(x, &mut out, None).unwrap();
                 out
             })
             .collect();
@@ -659,7 +683,7 @@ fn one_plan_shared_by_threads() {
                 s.spawn(move || {
                     for _ in 0..3 {
                         let mut out = Tensor::filled(want.shape(), f32::NAN).unwrap();
-                        plan.run(x, &mut out).unwrap();
+                        plan.run(x, &mut out, None).unwrap();
                         assert_eq!(&out, want, "{isa}: concurrent run differs");
                     }
                 });

@@ -501,8 +501,8 @@ fn first_layer_chunks_match_the_whole_staging() {
                     let mut chunked = BlockedTensor::zeros(out_shape, plan.block()).unwrap();
                     chunked.data_mut().fill(f32::NAN);
                     pool.install(|| {
-                        plan.run_blocked(&xb, &mut whole).unwrap();
-                        plan.run_nchw_to_blocked(&data.x, &mut chunked).unwrap();
+                        plan.run(&xb, &mut whole, None).unwrap();
+                        plan.run(&data.x, &mut chunked, None).unwrap();
                     });
                     assert!(
                         whole.data().iter().any(|&v| v != 0.0),

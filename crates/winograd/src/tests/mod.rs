@@ -201,12 +201,13 @@ impl Oracle {
 
 /// Runs one plan every way the API offers and checks each against `expected`:
 /// - `run` into an output poisoned with NaN, compared with the oracle within `tol`;
-/// - `run_with_scratch` with exactly `scratch_len` floats poisoned with NaN (a kernel reading
+/// - `run` with caller scratch of exactly `scratch_len` floats poisoned with NaN (a kernel reading
 ///   scratch it did not write shows up as NaN), bitwise equal to `run`;
 /// - `run` a second time on the plan's now-dirty scratch, bitwise equal;
-/// - `run_blocked` into a NaN-poisoned NCHWc output: bitwise equal after conversion, and the
+/// - `run` NCHWc to NCHWc into a NaN-poisoned NCHWc output: bitwise equal after conversion, and the
 ///   padding lanes of the last channel block written as exactly 0 (the layout's invariant,
-///   which the next layer relies on).
+///   which the next layer relies on);
+/// - `run` NCHWc to NCHW and NCHW to NCHWc, bitwise equal to the others.
 pub(crate) fn check_plan(
     plan: &Conv2dPlan,
     x: &Tensor,
@@ -217,41 +218,46 @@ pub(crate) fn check_plan(
     let expected = &oracle.value;
     let err = |what: &str, e: ConvError| format!("{context}: {what} failed: {e}");
     let mut out = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
-    plan.run(x, &mut out).map_err(|e| err("run", e))?;
+    plan.run(x, &mut out, None).map_err(|e| err("run", e))?;
     check_close_floored(&out, expected, &oracle.floor, tol, context)?;
 
     let len = plan
-        .scratch_len(x.shape())
+        .scratch_len(x.shape(), rayon::current_num_threads())
         .map_err(|e| err("scratch_len", e))?;
     let mut scratch = vec![f32::NAN; len];
     let mut out2 = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
-    plan.run_with_scratch(x, &mut out2, &mut scratch)
-        .map_err(|e| err("run_with_scratch", e))?;
+    plan.run(x, &mut out2, Some(&mut scratch))
+        .map_err(|e| err("run with caller scratch", e))?;
     same_bits(
         &out2,
         &out,
-        &format!("{context}: run_with_scratch (NaN scratch) vs run"),
+        &format!("{context}: caller scratch (NaN) vs own scratch"),
     )?;
 
     out2.data_mut().fill(f32::NAN);
-    plan.run(x, &mut out2).map_err(|e| err("second run", e))?;
+    plan.run(x, &mut out2, None)
+        .map_err(|e| err("second run", e))?;
     same_bits(&out2, &out, &format!("{context}: second run vs first"))?;
 
     let block = plan.block();
     let xb = BlockedTensor::from_nchw(x, block).expect("block");
     let mut ob = BlockedTensor::zeros(expected.shape(), block).expect("block");
     ob.data_mut().fill(f32::NAN);
-    plan.run_blocked(&xb, &mut ob)
-        .map_err(|e| err("run_blocked", e))?;
+    plan.run(&xb, &mut ob, None)
+        .map_err(|e| err("run NCHWc to NCHWc", e))?;
     same_bits(
         &ob.to_nchw(),
         &out,
-        &format!("{context}: run_blocked vs run"),
+        &format!("{context}: NCHWc to NCHWc vs NCHW"),
     )?;
+    let mut out3 = Tensor::filled(expected.shape(), f32::NAN).expect("shape");
+    plan.run(&xb, &mut out3, None)
+        .map_err(|e| err("run NCHWc to NCHW", e))?;
+    same_bits(&out3, &out, &format!("{context}: NCHWc to NCHW vs NCHW"))?;
     let mut ob2 = BlockedTensor::zeros(expected.shape(), block).expect("block");
     ob2.data_mut().fill(f32::NAN);
-    plan.run_nchw_to_blocked(x, &mut ob2)
-        .map_err(|e| err("run_nchw_to_blocked", e))?;
+    plan.run(x, &mut ob2, None)
+        .map_err(|e| err("run NCHW to NCHWc", e))?;
     if ob2
         .data()
         .iter()
@@ -259,7 +265,7 @@ pub(crate) fn check_plan(
         .ne(ob.data().iter().map(|v| v.to_bits()))
     {
         return Err(format!(
-            "{context}: run_nchw_to_blocked differs from run_blocked (padding lanes included)"
+            "{context}: NCHW to NCHWc differs from NCHWc to NCHWc (padding lanes included)"
         ));
     }
     let [n, c, h, w] = expected.shape();
@@ -272,7 +278,7 @@ pub(crate) fn check_plan(
                     let v = ob.data()[base + p * block + lane];
                     if v.to_bits() != 0 {
                         return Err(format!(
-                            "{context}: run_blocked wrote {v} into padding lane {lane} of the last channel block (image {ni}, pixel {p}); must be 0"
+                            "{context}: an NCHWc run wrote {v} into padding lane {lane} of the last channel block (image {ni}, pixel {p}); must be 0"
                         ));
                     }
                 }

@@ -68,7 +68,7 @@ fn bitwise_identical_for_any_thread_count() {
                 let sequential = plan(Parallelism::Sequential);
                 let out_shape = sequential.output_shape(input).unwrap();
                 let mut reference = Tensor::zeros(out_shape).unwrap();
-                sequential.run(&data.x, &mut reference).unwrap();
+                sequential.run(&data.x, &mut reference, None).unwrap();
                 assert!(
                     reference.data().iter().any(|&v| v != 0.0),
                     "{context}: degenerate all-zero output"
@@ -83,8 +83,8 @@ fn bitwise_identical_for_any_thread_count() {
                     let mut out = Tensor::filled(out_shape, f32::NAN).unwrap();
                     let mut ob = BlockedTensor::zeros(out_shape, rayon.block()).unwrap();
                     pool.install(|| {
-                        rayon.run(&data.x, &mut out).unwrap();
-                        rayon.run_blocked(&xb, &mut ob).unwrap();
+                        rayon.run(&data.x, &mut out, None).unwrap();
+                        rayon.run(&xb, &mut ob, None).unwrap();
                     });
                     let ctx = format!("{context}: rayon with {threads} threads vs sequential");
                     same_bits(&out, &reference, &ctx).unwrap_or_else(|m| panic!("{m}"));

@@ -240,11 +240,12 @@ impl Cpu {
             .zip(&plan.offsets)
             .map(|(l, &o)| o..o + l.len)
             .collect();
+        let threads = self.pool.current_num_threads();
         let scratch = self.pool.install(|| {
             self.steps
                 .iter()
                 .filter_map(|s| match &s.kernel {
-                    Kernel::Conv(plan) => Some(plan.scratch_len(shapes[s.inputs[0].0])),
+                    Kernel::Conv(plan) => Some(plan.scratch_len(shapes[s.inputs[0].0], threads)),
                     _ => None,
                 })
                 .try_fold(0, |m, len| len.map(|l| m.max(l)))
@@ -485,7 +486,7 @@ fn run_step(
                 ConvInput::Blocked(BlockedView::new(x_shape, lanes, operand(step.inputs[0]))?)
             };
             let y = BlockedViewMut::new(out_shape, lanes, out)?;
-            plan.run_view(x, y, &mut layout.scratch)?;
+            plan.run(x, y, Some(&mut layout.scratch))?;
         }
         Kernel::Affine { scale, shift } => {
             ops::affine(operand(step.inputs[0]), out, scale, shift, plane, lanes);

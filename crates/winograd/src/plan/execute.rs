@@ -1,0 +1,276 @@
+//! Executing one image: staging (whole, or by chunks for the first layer), the direct and
+//! Winograd kernel jobs per output-channel group and row band, and the band-major schedule.
+
+use super::Conv2dPlan;
+use super::dispatch::Token;
+use super::parallel::{for_each_band, for_each_chunk, for_each_chunk_pair};
+use super::schedule::{
+    BAND_MAJOR_MAX_PLANES, FIRST_LAYER_CHUNK_ROWS, Geometry, Schedule, WinoGeometry,
+};
+use crate::arch::Kernels;
+use crate::kernels::{Band, DirectJob, GemmJob, InputJob, Rows};
+
+impl Conv2dPlan {
+    /// Convolves one NCHW image into one NCHWc output image: the first layer stages and
+    /// convolves it chunk by chunk, other layers stage it whole into `staged` first.
+    pub(super) fn nchw_image(
+        &self,
+        geo: &Geometry,
+        image: &[f32],
+        staged: &mut [f32],
+        v: &mut [f32],
+        m: &mut [f32],
+        out: &mut [f32],
+    ) {
+        if geo.first_layer_parts > 0 {
+            with_token!(self.token, k => self.first_layer_chunks(k, geo, image, staged, out))
+        } else {
+            geo.staged.stage_nchw(image, staged, self.parallel());
+            self.image(geo, staged, v, m, out);
+        }
+    }
+
+    /// The first layer from an NCHW image: the output rows are split into
+    /// `geo.first_layer_parts` bands (one parallel loop), and each band, chunk by chunk of
+    /// [`FIRST_LAYER_CHUNK_ROWS`] rows, stages the input rows the chunk reads into its own
+    /// buffer and runs every output-channel group on them.
+    pub(super) fn first_layer_chunks<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        image: &[f32],
+        staged: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = self.tiles.lanes;
+        let st = geo.staged;
+        let stride = self.spec.stride;
+        let planes_per_group = self.packed.group_width / lanes;
+        let rows = Rows::<BAND_MAJOR_MAX_PLANES>::whole(out, geo.out_h, geo.out_w * lanes);
+        let chunk_len = self.first_layer_chunk_len(geo);
+        let parts = geo.first_layer_parts;
+        for_each_band(
+            self.parallelism,
+            rows,
+            staged,
+            parts,
+            1,
+            &|mut band, buffer| {
+                while band.rows > 0 {
+                    let rows = FIRST_LAYER_CHUNK_ROWS.min(band.rows);
+                    let (mut chunk, rest) = band.split(rows);
+                    band = rest;
+                    // Staged (padded) rows row0·s .. (row0 + rows − 1)·s + K of the image.
+                    let staged_rows = (chunk.rows - 1) * stride + self.spec.kernel;
+                    let buffer = &mut buffer[..chunk_len];
+                    st.stage_nchw_rows(image, buffer, chunk.row0 * stride, staged_rows);
+                    for j in 0..self.packed.groups.len() {
+                        let mut out = chunk.group(j * planes_per_group, planes_per_group);
+                        // Rows relative to the chunk's staging.
+                        out.row0 = 0;
+                        let staging = (buffer as &[f32], staged_rows, st.wp, 0);
+                        let job = self.direct_job(geo, j, staging, out);
+                        k.direct(geo.block, self.spec.kernel, job);
+                    }
+                }
+            },
+        );
+    }
+
+    /// Convolves one image into one NCHWc output image: `staged` is the unpadded NCHWc image,
+    /// except for the compact (RGB) staging of the first layer, which holds its padding (see
+    /// `geometry`).
+    pub(super) fn image(
+        &self,
+        geo: &Geometry,
+        staged: &[f32],
+        v: &mut [f32],
+        m: &mut [f32],
+        out: &mut [f32],
+    ) {
+        with_token!(self.token, k => self.image_on(k, geo, staged, v, m, out))
+    }
+
+    pub(super) fn image_on<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        staged: &[f32],
+        v: &mut [f32],
+        m: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = self.tiles.lanes;
+        let group_out = (self.packed.group_width / lanes) * geo.out_h * geo.out_w * lanes;
+        let par = self.parallelism;
+        let st = geo.staged;
+        let row_len = geo.out_w * lanes;
+        match geo.winograd {
+            None => for_each_chunk(par, out, group_out, |j, out_j| {
+                let band = Band::whole(out_j, geo.out_h, row_len);
+                let staging = (staged, st.hp, st.wp, self.spec.padding - st.pad);
+                for_each_band(par, band, &mut [], geo.bands, 1, &|band, _| {
+                    k.direct(
+                        geo.block,
+                        self.spec.kernel,
+                        self.direct_job(geo, j, staging, band),
+                    )
+                })
+            }),
+            Some(
+                wg @ WinoGeometry {
+                    schedule: Schedule::BandMajor { parts, part_blocks },
+                    ..
+                },
+            ) => self.run_band_major(k, geo, wg, (parts, part_blocks), staged, v, out),
+            Some(wg) => {
+                for_each_chunk(par, v, wg.block_len, |i, v_i| {
+                    let job = self.input_job(geo, &wg, staged, i);
+                    k.winograd_input(geo.block, wg.variant, &job, v_i)
+                });
+                let m_len = m.len() / self.packed.groups.len();
+                let v: &[f32] = v;
+                let m_tile = wg.variant.m();
+                for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
+                    let band = Band::whole(out_j, geo.out_h, row_len);
+                    for_each_band(par, band, m_j, geo.bands, m_tile, &|band, m_band| {
+                        let job = self.gemm_job(geo, &wg, j, (v, 0), band, m_band);
+                        k.winograd_gemm_output(geo.block, wg.variant, job)
+                    })
+                });
+            }
+        }
+    }
+
+    /// Output-channel group `j`'s direct-convolution job on `(input, hp, wp, pad)` (a staging of
+    /// `geo.staged`'s pixel layout, `hp × wp` pixels, `pad` applied by the kernel), writing `out`.
+    pub(super) fn direct_job<'a>(
+        &'a self,
+        geo: &Geometry,
+        j: usize,
+        (input, hp, wp, pad): (&'a [f32], usize, usize, usize),
+        out: Band<'a>,
+    ) -> DirectJob<'a> {
+        let g = &self.packed.groups[j];
+        DirectJob {
+            w: self.packed.group_weights(j),
+            next_w: self.packed.next_group_weights(j),
+            c_start: g.k_start,
+            c_len: g.k_len,
+            input,
+            pitch: geo.staged.lanes,
+            hp,
+            wp,
+            pad,
+            stride: self.spec.stride,
+            bias: self.packed.group_bias(j),
+            relu: self.relu,
+            out,
+            out_w: geo.out_w,
+        }
+    }
+
+    /// The input transform's job for tile block `block` of one image (`input`: its unpadded
+    /// NCHWc data).
+    pub(super) fn input_job<'a>(
+        &self,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        input: &'a [f32],
+        block: usize,
+    ) -> InputJob<'a> {
+        let st = geo.staged;
+        InputJob {
+            input,
+            h: st.h,
+            w: st.w,
+            channel_blocks: st.channels.div_ceil(self.tiles.lanes),
+            tiles_x: wg.tiles_x,
+            tiles: wg.tiles,
+            first_tile: block * geo.block.columns,
+        }
+    }
+
+    /// Output-channel group `j`'s GEMM and output transform: on the transformed input `v`, which
+    /// starts at tile block `v_first_block`, into the rows `out` of the group's planes.
+    pub(super) fn gemm_job<'a>(
+        &'a self,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        j: usize,
+        (v, v_first_block): (&'a [f32], usize),
+        out: Band<'a>,
+        m: &'a mut [f32],
+    ) -> GemmJob<'a> {
+        let g = &self.packed.groups[j];
+        let lanes = self.tiles.lanes;
+        GemmJob {
+            u: self.packed.group_weights(j),
+            next_u: self.packed.next_group_weights(j),
+            k_start: g.k_start,
+            k_len: g.k_len,
+            v,
+            v_first_block,
+            cin_pad: geo.staged.channels.div_ceil(lanes) * lanes,
+            tiles_x: wg.tiles_x,
+            tiles: wg.tiles,
+            bias: self.packed.group_bias(j),
+            relu: self.relu,
+            out,
+            out_h: geo.out_h,
+            out_w: geo.out_w,
+            m,
+        }
+    }
+
+    /// A [`Schedule::BandMajor`] Winograd run of one image: each row band transforms the
+    /// tiles it needs into its own part of `scratch`, then runs every output-channel group's
+    /// GEMM and output transform on them.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-run state of `image_on`, passed on; bundling it would only rename it"
+    )]
+    pub(super) fn run_band_major<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        wg: WinoGeometry,
+        (parts, part_blocks): (usize, usize),
+        input: &[f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = self.tiles.lanes;
+        let nt = geo.block.columns;
+        let m_tile = wg.variant.m();
+        let planes_per_group = self.packed.group_width / lanes;
+        let rows = Rows::<BAND_MAJOR_MAX_PLANES>::whole(out, geo.out_h, geo.out_w * lanes);
+        let part_v = part_blocks * wg.block_len;
+        for_each_band(
+            self.parallelism,
+            rows,
+            scratch,
+            parts,
+            m_tile,
+            &|mut rows, part| {
+                let (v, m) = part.split_at_mut(part_v);
+                let first_tile = (rows.row0 / m_tile) * wg.tiles_x;
+                let end_tile =
+                    ((rows.row0 + rows.rows).div_ceil(m_tile) * wg.tiles_x).min(wg.tiles);
+                let first_block = first_tile / nt;
+                for (i, v_i) in
+                    (first_block..end_tile.div_ceil(nt)).zip(v.chunks_exact_mut(wg.block_len))
+                {
+                    let job = self.input_job(geo, &wg, input, i);
+                    k.winograd_input(geo.block, wg.variant, &job, v_i);
+                }
+                let v: &[f32] = v;
+                for j in 0..self.packed.groups.len() {
+                    let out = rows.group(j * planes_per_group, planes_per_group);
+                    let job = self.gemm_job(geo, &wg, j, (v, first_block), out, &mut *m);
+                    k.winograd_gemm_output(geo.block, wg.variant, job);
+                }
+            },
+        );
+    }
+}
