@@ -1,6 +1,7 @@
 //! `reparam layers --backend cpu`: rows of `repvgg::sweep::cpu` (median ms, effective GFLOP/s,
 //! % of the FMA peak per layer) as a table or JSON.
 
+use super::peer::{self, Peer};
 use super::{LayerShape, LayersArgs, sweep_error, to_json, write_model_header};
 use crate::error::CliError;
 use crate::table::{Align, Table};
@@ -59,15 +60,26 @@ pub struct Row {
     pub gflops: f64,
     /// `gflops` as a percentage of the peak.
     pub peak_pct: f64,
+    /// With `--peer`: the peer's median ms on the same layer, timed right after ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_ms: Option<f64>,
+    /// With `--peer`: the peer's effective GFLOP/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_gflops: Option<f64>,
+    /// With `--peer`: `peer_ms / median_ms` (above 1: ours is faster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_peer: Option<f64>,
 }
 
 /// What every row shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Setup {
     sweep: CpuSweep,
     threads: usize,
     peak_gflops: f64,
     seed: u64,
+    /// The peer and the Python it runs in.
+    peer: Option<(Peer, String)>,
 }
 
 /// Times `layers` in a pool of `--threads` and writes the table or JSON.
@@ -92,6 +104,14 @@ pub fn layers(
             .peak_gflops
             .unwrap_or(threads as f64 * PEAK_GFLOPS_PER_CORE),
         seed: args.seed,
+        peer: match args.peer {
+            Some(p) => {
+                let python = peer::python();
+                peer::check(p, &python)?;
+                Some((p, python))
+            }
+            None => None,
+        },
     };
     if !args.json {
         write_model_header(out, model, args)?;
@@ -124,6 +144,10 @@ pub fn layers(
 fn row(layer: &Layer, setup: &Setup, seed: u64) -> Result<Row, CliError> {
     let t = time_layer(layer, &setup.sweep, seed).map_err(|e| sweep_error(layer, &e))?;
     let gflops = t.gflops();
+    let theirs = match &setup.peer {
+        Some((p, python)) => Some(peer::time_layer(*p, python, layer, setup.threads)?),
+        None => None,
+    };
     Ok(Row {
         geometry: LayerShape::new(layer, setup.sweep.batch),
         threads: setup.threads,
@@ -141,6 +165,9 @@ fn row(layer: &Layer, setup: &Setup, seed: u64) -> Result<Row, CliError> {
         median_ms: t.median_ms,
         gflops,
         peak_pct: 100.0 * gflops / setup.peak_gflops,
+        peer_ms: theirs.map(|p| p.median_ms),
+        peer_gflops: theirs.map(|p| p.gflops),
+        vs_peer: theirs.map(|p| p.median_ms / t.median_ms),
     })
 }
 
@@ -204,13 +231,20 @@ fn write_header(out: &mut dyn Write, args: &LayersArgs, setup: &Setup) -> Result
         setup.sweep.repeats
     )?;
     writeln!(out, "peak:      {peak}")?;
+    if let Some((_, python)) = &setup.peer {
+        writeln!(
+            out,
+            "peer:      ncnn ({python}, scripts/peers/ncnn_conv.py): each layer right after ours, \
+             same threads, batch 1; x ncnn = ncnn ms / our ms"
+        )?;
+    }
     writeln!(out)?;
     Ok(())
 }
 
 /// The table, the model total and the fallback note.
 fn render(rows: &[Row], setup: &Setup) -> String {
-    let mut table = Table::new(&[
+    let mut columns = vec![
         ("layer", Align::Left),
         ("shape", Align::Left),
         ("count", Align::Right),
@@ -218,10 +252,20 @@ fn render(rows: &[Row], setup: &Setup) -> String {
         ("median ms", Align::Right),
         ("GFLOP/s", Align::Right),
         ("% peak", Align::Right),
-    ]);
+    ];
+    let peer = setup.peer.is_some();
+    if peer {
+        columns.extend([
+            ("ncnn ms", Align::Right),
+            ("ncnn GFLOP/s", Align::Right),
+            ("x ncnn", Align::Right),
+        ]);
+    }
+    let mut table = Table::new(&columns);
+    let cell = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
     for row in rows {
         let star = if row.fallback { "*" } else { "" };
-        table.row(vec![
+        let mut cells = vec![
             row.geometry.layer.clone(),
             row.geometry.label(),
             row.geometry.count.to_string(),
@@ -229,7 +273,15 @@ fn render(rows: &[Row], setup: &Setup) -> String {
             format!("{:.3}", row.median_ms),
             format!("{:.1}", row.gflops),
             format!("{:.0}", row.peak_pct),
-        ]);
+        ];
+        if peer {
+            cells.extend([
+                cell(row.peer_ms, 3),
+                cell(row.peer_gflops, 1),
+                cell(row.vs_peer, 2),
+            ]);
+        }
+        table.row(cells);
     }
     let total_ms: f64 = rows
         .iter()
@@ -239,7 +291,7 @@ fn render(rows: &[Row], setup: &Setup) -> String {
     let total_gflops = total_flops as f64 / (total_ms / 1e3) / 1e9;
     let blocks: usize = rows.iter().map(|r| r.geometry.count).sum();
     table.rule();
-    table.row(vec![
+    let mut total = vec![
         "total".into(),
         String::new(),
         blocks.to_string(),
@@ -247,7 +299,20 @@ fn render(rows: &[Row], setup: &Setup) -> String {
         format!("{total_ms:.3}"),
         format!("{total_gflops:.1}"),
         format!("{:.0}", 100.0 * total_gflops / setup.peak_gflops),
-    ]);
+    ];
+    if peer {
+        let peer_ms: f64 = rows
+            .iter()
+            .map(|r| r.geometry.count as f64 * r.peer_ms.unwrap_or(f64::NAN))
+            .sum();
+        let peer_gflops = total_flops as f64 / (peer_ms / 1e3) / 1e9;
+        total.extend([
+            format!("{peer_ms:.3}"),
+            format!("{peer_gflops:.1}"),
+            format!("{:.2}", peer_ms / total_ms),
+        ]);
+    }
+    table.row(total);
     let mut out = table.render();
     out.push_str(
         "\ntotal: sum over rows of count x median: the convs of one forward pass (no head, no \

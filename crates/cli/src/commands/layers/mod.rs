@@ -14,6 +14,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod peer;
 
 use crate::args::{
     parse_algorithm, parse_batch, parse_input_size, parse_isa, parse_peak, parse_repeats,
@@ -91,6 +92,10 @@ pub struct LayersArgs {
     /// the input to NCHWc and the output back on every run) [default: blocked].
     #[arg(long, value_name = "LAYOUT", value_parser = ["blocked", "nchw"])]
     pub layout: Option<String>,
+    /// CPU: also time each layer with a peer library in the same run, side by side (`ncnn`:
+    /// the pip package, through `scripts/peers/ncnn_conv.py`; batch 1).
+    #[arg(long, value_enum, value_name = "PEER")]
+    pub peer: Option<peer::Peer>,
     /// GPU: kernel, auto (the crate's static choice per layer, or measured with --autotune),
     /// naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43, or all (every kernel that
     /// supports each layer) [default: auto].
@@ -129,6 +134,7 @@ impl LayersArgs {
                 given(self.isa.is_some(), "--isa"),
                 given(self.peak_gflops.is_some(), "--peak-gflops"),
                 given(self.layout.is_some(), "--layout"),
+                given(self.peer.is_some(), "--peer"),
             ]
             .into_iter()
             .flatten()
@@ -158,7 +164,14 @@ fn model_layers(args: &LayersArgs) -> Result<(repvgg::Config, Vec<Layer>), CliEr
             "{} does not apply to --backend {backend}",
             foreign.join(", ")
         ))
-        .hint("--threads, --algorithm, --isa, --peak-gflops and --layout are for --backend cpu; --kernel and --autotune for --backend gpu"));
+        .hint(
+            "--threads, --algorithm, --isa, --peak-gflops, --layout and --peer are for --backend \
+             cpu; --kernel and --autotune for --backend gpu",
+        ));
+    }
+    if args.peer.is_some() && args.batch != 1 {
+        return Err(CliError::new("--peer times batch 1 only")
+            .hint("drop --batch, or drop --peer to time larger batches"));
     }
     let config = source::official(&args.model)?;
     let layers = sweep::distinct_layers(&config, args.input_size).map_err(|e| {
@@ -303,6 +316,18 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("hint: "), "{e}");
+    }
+
+    #[test]
+    fn the_peer_is_for_the_cpu_at_batch_1() {
+        let a = parse(&["--peer", "ncnn"]).unwrap();
+        assert_eq!(a.peer, Some(peer::Peer::Ncnn));
+        assert!(parse(&["--peer", "mnn"]).is_err());
+        let e = model_layers(&parse(&["--peer", "ncnn", "--batch", "8"]).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("--peer times batch 1 only"), "{e}");
+        let args = parse(&["--backend", "gpu", "--peer", "ncnn"]).unwrap();
+        let e = model_layers(&args).unwrap_err().to_string();
+        assert!(e.contains("--peer does not apply to --backend gpu"), "{e}");
     }
 
     #[test]
