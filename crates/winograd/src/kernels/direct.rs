@@ -251,6 +251,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize, const CLIP
     let bias_v: [S::V; R] = std::array::from_fn(|r| s.load(&bias[r * l..]));
     let plane_in = hp * wp * l;
     let (first_block, last_block) = (c_start / l, (c_start + c_len - 1) / l);
+    let whole_blocks = c_start % l == 0 && c_len % l == 0;
     // Run `pb` prefetches lines `pb·K²·c_len ..` of the next group's weights, one per reduction
     // step, until all are requested.
     let steps = K * K * c_len;
@@ -280,6 +281,34 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize, const CLIP
                     }
                 }
                 let all_inside = !CLIP || inside.iter().all(|&i| i);
+                if all_inside && whole_blocks {
+                    // The common case, as its own loop: every pixel of the run inside the image
+                    // and every channel block wholly the group's, so the lane loop has the
+                    // constant trip count `L`, reads each pixel through a window LLVM knows is
+                    // `L` long (no per-lane bounds or padding checks) and issues this block's
+                    // prefetches ahead of it instead of testing for one per lane.
+                    for cb in first_block..=last_block {
+                        let block = &input[cb * plane_in..][..plane_in];
+                        let pixels: [&[f32]; NT] =
+                            std::array::from_fn(|t| &block[offsets[t]..][..l]);
+                        let w_block = &w_tap[(cb - first_block) * l * rl..][..l * rl];
+                        let step0 = tap * c_len + (cb - first_block) * l;
+                        for i in 0..prefetch_steps.saturating_sub(step0).min(l) {
+                            s.prefetch_l2(next_w, (first_line + step0 + i) * LINE_FLOATS);
+                        }
+                        for lane in 0..l {
+                            let wk = &w_block[lane * rl..][..rl];
+                            let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+                            for (acc_t, px) in acc.iter_mut().zip(&pixels) {
+                                let x = s.splat(px[lane]);
+                                for r in 0..R {
+                                    acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for cb in first_block..=last_block {
                     // Lanes of this channel block inside the group's input range.
                     let lo = c_start.max(cb * l) - cb * l;
