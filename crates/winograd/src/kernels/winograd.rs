@@ -442,18 +442,25 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
     for (sb, vsuper) in v.chunks(SUPER_BLOCK * block_len).enumerate() {
         for b in 0..a2 {
             let ub = &u[b * k_len * rl..][..k_len * rl];
-            // The next position's panel, prefetched into L2 one cache line per reduction step
-            // while this panel computes: at batch 1 a panel is used by few tiles, and fetched
-            // on demand it arrives in a burst the first register block waits for.
+            // The next position's panel, prefetched into L2 while this panel computes: at
+            // batch 1 a panel is used by few tiles, and fetched on demand it arrives in a burst
+            // the first register block waits for. One line per reduction step, or, where the
+            // super-block has at least two steps per line (`spread`), one per two steps (even
+            // lanes): inside a network the weights come from DRAM (A0's 14x14 layers: 5.3 MB
+            // each), and one line per 6x2 step (64 B per 6 cycles) asks more than a core's
+            // DRAM bandwidth, so the prefetches queue behind each other instead of overlapping
+            // the FMAs (`docs/performance.md#spread-weight-prefetch`).
             let next = match u.get((b + 1) * k_len * rl..) {
                 Some(rest) if !rest.is_empty() => rest,
                 _ => next_u,
             };
             let next_lines = next.len().min(k_len * rl).div_ceil(LINE_FLOATS);
+            let spread = vsuper.len() / block_len * k_len >= 2 * next_lines;
+            // Reduction step `step` of the super-block prefetches line `step` (or `step / 2`
+            // at even steps where spread; an odd group start skips a line, a hint only).
             for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
                 let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
-                let first_line = tb * k_len;
-                let prefetch_steps = next_lines.saturating_sub(first_line).min(k_len);
+                let first_step = tb * k_len;
                 let mut acc = [[s.zero(); R]; NT];
                 // Per channel block, the NT tiles' L lanes lie side by side (`[cb][t][lane]`):
                 // tile t's input channel cb·L + lane is `chunk[t·L + lane]`, a constant offset per
@@ -466,15 +473,19 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                     let k0 = cb * l + lo - k_start;
                     let w_block = &ub[k0 * rl..][..(hi - lo) * rl];
                     let prefetch = |i: usize| {
-                        if k0 + i < prefetch_steps {
-                            s.prefetch_l2(next, (first_line + k0 + i) * LINE_FLOATS);
+                        let step = first_step + k0 + i;
+                        let line = if spread { step / 2 } else { step };
+                        if line < next_lines {
+                            s.prefetch_l2(next, line * LINE_FLOATS);
                         }
                     };
                     if hi - lo == l {
                         // A whole channel block: `lane < L` is a constant bound, so the reads
                         // of `chunk` need no bounds checks.
                         for (lane, wk) in w_block.chunks_exact(rl).enumerate().take(l) {
-                            prefetch(lane);
+                            if !spread || lane % 2 == 0 {
+                                prefetch(lane);
+                            }
                             gemm_step::<S, NT, R>(s, &mut acc, chunk, lane, wk);
                         }
                     } else {
