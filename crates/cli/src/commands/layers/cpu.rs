@@ -69,6 +69,22 @@ pub struct Row {
     /// With `--peer`: `peer_ms / median_ms` (above 1: ours is faster).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vs_peer: Option<f64>,
+    /// With `--beside-batch`: the same layer timed at that batch, right after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beside: Option<Beside>,
+}
+
+/// A layer timed again at `--beside-batch` images.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Beside {
+    /// Images per run.
+    pub batch: usize,
+    /// Median wall-clock time of one run, in milliseconds.
+    pub median_ms: f64,
+    /// Effective GFLOP/s at that batch (its flops: `batch / --batch` times the row's).
+    pub gflops: f64,
+    /// `gflops` over the row's GFLOP/s (above 1: the larger batch runs faster per image).
+    pub ratio: f64,
 }
 
 /// What every row shares.
@@ -80,6 +96,8 @@ struct Setup {
     seed: u64,
     /// The peer and the Python it runs in.
     peer: Option<(Peer, String)>,
+    /// `--beside-batch`.
+    beside_batch: Option<usize>,
 }
 
 /// Times `layers` in a pool of `--threads` and writes the table or JSON.
@@ -112,6 +130,7 @@ pub fn layers(
             }
             None => None,
         },
+        beside_batch: args.beside_batch,
     };
     if !args.json {
         write_model_header(out, model, args)?;
@@ -144,6 +163,22 @@ pub fn layers(
 fn row(layer: &Layer, setup: &Setup, seed: u64) -> Result<Row, CliError> {
     let t = time_layer(layer, &setup.sweep, seed).map_err(|e| sweep_error(layer, &e))?;
     let gflops = t.gflops();
+    let beside = match setup.beside_batch {
+        Some(batch) => {
+            let sweep = CpuSweep {
+                batch,
+                ..setup.sweep.clone()
+            };
+            let b = time_layer(layer, &sweep, seed).map_err(|e| sweep_error(layer, &e))?;
+            Some(Beside {
+                batch,
+                median_ms: b.median_ms,
+                gflops: b.gflops(),
+                ratio: b.gflops() / gflops,
+            })
+        }
+        None => None,
+    };
     let theirs = match &setup.peer {
         Some((p, python)) => Some(peer::time_layer(*p, python, layer, setup.threads)?),
         None => None,
@@ -168,6 +203,7 @@ fn row(layer: &Layer, setup: &Setup, seed: u64) -> Result<Row, CliError> {
         peer_ms: theirs.map(|p| p.median_ms),
         peer_gflops: theirs.map(|p| p.gflops),
         vs_peer: theirs.map(|p| p.median_ms / t.median_ms),
+        beside,
     })
 }
 
@@ -231,6 +267,14 @@ fn write_header(out: &mut dyn Write, args: &LayersArgs, setup: &Setup) -> Result
         setup.sweep.repeats
     )?;
     writeln!(out, "peak:      {peak}")?;
+    if let Some(n) = setup.beside_batch {
+        writeln!(
+            out,
+            "beside:    each layer timed again at batch {n} right after (same plan options and \
+             seed); b{n} / b{} = its GFLOP/s over the batch-{} GFLOP/s",
+            setup.sweep.batch, setup.sweep.batch
+        )?;
+    }
     if let Some((_, python)) = &setup.peer {
         writeln!(
             out,
@@ -261,6 +305,20 @@ fn render(rows: &[Row], setup: &Setup) -> String {
             ("x ncnn", Align::Right),
         ]);
     }
+    let beside_names = setup.beside_batch.map(|n| {
+        (
+            format!("b{n} ms"),
+            format!("b{n} GFLOP/s"),
+            format!("b{n} / b{}", setup.sweep.batch),
+        )
+    });
+    if let Some((ms, gflops, ratio)) = &beside_names {
+        columns.extend([
+            (ms.as_str(), Align::Right),
+            (gflops.as_str(), Align::Right),
+            (ratio.as_str(), Align::Right),
+        ]);
+    }
     let mut table = Table::new(&columns);
     let cell = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
     for row in rows {
@@ -279,6 +337,13 @@ fn render(rows: &[Row], setup: &Setup) -> String {
                 cell(row.peer_ms, 3),
                 cell(row.peer_gflops, 1),
                 cell(row.vs_peer, 2),
+            ]);
+        }
+        if beside_names.is_some() {
+            cells.extend([
+                cell(row.beside.map(|b| b.median_ms), 3),
+                cell(row.beside.map(|b| b.gflops), 1),
+                cell(row.beside.map(|b| b.ratio), 2),
             ]);
         }
         table.row(cells);
@@ -310,6 +375,19 @@ fn render(rows: &[Row], setup: &Setup) -> String {
             format!("{peer_ms:.3}"),
             format!("{peer_gflops:.1}"),
             format!("{:.2}", peer_ms / total_ms),
+        ]);
+    }
+    if let Some(batch) = setup.beside_batch {
+        let beside_ms: f64 = rows
+            .iter()
+            .map(|r| r.geometry.count as f64 * r.beside.map_or(f64::NAN, |b| b.median_ms))
+            .sum();
+        let beside_gflops =
+            total_flops as f64 * batch as f64 / setup.sweep.batch as f64 / (beside_ms / 1e3) / 1e9;
+        total.extend([
+            format!("{beside_ms:.3}"),
+            format!("{beside_gflops:.1}"),
+            format!("{:.2}", beside_gflops / total_gflops),
         ]);
     }
     table.row(total);
@@ -524,6 +602,53 @@ mod tests {
         let total = text.lines().find(|l| l.starts_with("total ")).unwrap();
         assert_eq!(total.split_whitespace().nth(1), Some("22"), "{total}");
         assert!(text.contains("*: winograd-f23 needs stride 1"), "{text}");
+    }
+
+    #[test]
+    fn beside_batch_times_every_layer_again() {
+        let args = [
+            "--input-size",
+            "16",
+            "--repeats",
+            "1",
+            "--isa",
+            "scalar",
+            "--beside-batch",
+            "3",
+        ];
+        let rows = run_json(&[&args[..], &["--json"]].concat());
+        for row in rows.as_array().unwrap() {
+            let beside = &row["beside"];
+            assert_eq!(beside["batch"], 3, "{row}");
+            let (ms, gflops) = (beside["median_ms"].as_f64(), beside["gflops"].as_f64());
+            assert!(ms.unwrap() > 0.0 && gflops.unwrap() > 0.0, "{row}");
+            let ratio = gflops.unwrap() / row["gflops"].as_f64().unwrap();
+            assert!(
+                (beside["ratio"].as_f64().unwrap() - ratio).abs() < 1e-9,
+                "{row}"
+            );
+            // Three images: three times the flops in `median_ms`.
+            let flops = 3.0 * row["flops"].as_f64().unwrap();
+            let expected = flops / (ms.unwrap() / 1e3) / 1e9;
+            assert!(
+                (gflops.unwrap() - expected).abs() <= 1e-9 * expected,
+                "{row}"
+            );
+        }
+        let mut out = Vec::new();
+        run_layers(&parse(&args).unwrap(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("each layer timed again at batch 3"), "{text}");
+        let header = text.lines().find(|l| l.starts_with("layer ")).unwrap();
+        assert!(
+            header.contains("b3 GFLOP/s") && header.ends_with("b3 / b1"),
+            "{header}"
+        );
+        let total = text.lines().find(|l| l.starts_with("total ")).unwrap();
+        assert_eq!(total.split_whitespace().count(), 8, "{total}");
+        let gpu = parse(&["--backend", "gpu", "--beside-batch", "8"]).unwrap();
+        let e = run_layers(&gpu, &mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("--beside-batch does not apply"), "{e}");
     }
 
     #[test]

@@ -46,6 +46,7 @@ use std::io::Write;
     Examples:\n  reparam layers --model a0 --threads 1\n  \
     reparam layers --model b0 --threads 2 --algorithm f43 --isa avx2\n  \
     reparam layers --model a0 --batch 8 --json\n  \
+    reparam layers --model b0 --threads 2 --beside-batch 8\n  \
     reparam layers --backend gpu --model b0 --batch 32 --kernel all\n  \
     reparam layers --backend gpu --autotune --json"
 )]
@@ -96,6 +97,11 @@ pub struct LayersArgs {
     /// the pip package, through `scripts/peers/ncnn_conv.py`; batch 1).
     #[arg(long, value_enum, value_name = "PEER")]
     pub peer: Option<peer::Peer>,
+    /// CPU: also time every layer at this batch in the same run and print its GFLOP/s beside
+    /// the --batch figure, with their ratio (e.g. 8: how far weight reuse across images lifts
+    /// the small 14x14 and 7x7 layers).
+    #[arg(long, value_name = "N", value_parser = parse_batch)]
+    pub beside_batch: Option<usize>,
     /// GPU: kernel, auto (the crate's static choice per layer, or measured with --autotune),
     /// naive, direct, gemm, gemm-wide, winograd-f23, winograd-f43, or all (every kernel that
     /// supports each layer) [default: auto].
@@ -135,6 +141,7 @@ impl LayersArgs {
                 given(self.peak_gflops.is_some(), "--peak-gflops"),
                 given(self.layout.is_some(), "--layout"),
                 given(self.peer.is_some(), "--peer"),
+                given(self.beside_batch.is_some(), "--beside-batch"),
             ]
             .into_iter()
             .flatten()
@@ -165,8 +172,8 @@ fn model_layers(args: &LayersArgs) -> Result<(repvgg::Config, Vec<Layer>), CliEr
             foreign.join(", ")
         ))
         .hint(
-            "--threads, --algorithm, --isa, --peak-gflops, --layout and --peer are for --backend \
-             cpu; --kernel and --autotune for --backend gpu",
+            "--threads, --algorithm, --isa, --peak-gflops, --layout, --peer and --beside-batch \
+             are for --backend cpu; --kernel and --autotune for --backend gpu",
         ));
     }
     if args.peer.is_some() && args.batch != 1 {
