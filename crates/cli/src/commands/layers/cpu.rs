@@ -167,7 +167,7 @@ fn row(layer: &Layer, setup: &Setup, seed: u64) -> Result<Row, CliError> {
         Some(batch) => {
             let sweep = CpuSweep {
                 batch,
-                ..setup.sweep.clone()
+                ..setup.sweep
             };
             let b = time_layer(layer, &sweep, seed).map_err(|e| sweep_error(layer, &e))?;
             Some(Beside {
