@@ -490,7 +490,9 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                         }
                     } else {
                         for (i, wk) in w_block.chunks_exact(rl).enumerate() {
-                            prefetch(i);
+                            if !spread || i % 2 == 0 {
+                                prefetch(i);
+                            }
                             gemm_step::<S, NT, R>(s, &mut acc, chunk, lo + i, wk);
                         }
                     }

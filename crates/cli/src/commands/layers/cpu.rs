@@ -476,17 +476,12 @@ mod tests {
         assert!(e.contains("use scalar, avx2, avx512 or neon"), "{e}");
     }
 
+    /// A small, fast sweep: A0 at 16x16, one timed run per layer, scalar kernels.
+    const QUICK: [&str; 6] = ["--input-size", "16", "--repeats", "1", "--isa", "scalar"];
+
     #[test]
     fn json_rows_have_every_key() {
-        let rows = run_json(&[
-            "--input-size",
-            "16",
-            "--repeats",
-            "1",
-            "--isa",
-            "scalar",
-            "--json",
-        ]);
+        let rows = run_json(&[&QUICK[..], &["--json"]].concat());
         let rows = rows.as_array().expect("a JSON array");
         assert_eq!(rows.len(), 8);
         for row in rows {
@@ -606,16 +601,7 @@ mod tests {
 
     #[test]
     fn beside_batch_times_every_layer_again() {
-        let args = [
-            "--input-size",
-            "16",
-            "--repeats",
-            "1",
-            "--isa",
-            "scalar",
-            "--beside-batch",
-            "3",
-        ];
+        let args = [&QUICK[..], &["--beside-batch", "3"]].concat();
         let rows = run_json(&[&args[..], &["--json"]].concat());
         for row in rows.as_array().unwrap() {
             let beside = &row["beside"];
