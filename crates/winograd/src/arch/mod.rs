@@ -77,7 +77,7 @@ pub(crate) trait Kernels: Simd {
         v: &mut [f32],
     );
     /// Transform-domain GEMM and output transform (+ bias, ReLU) for one output-channel group.
-    fn winograd_gemm_output(self, block: RegisterBlock, variant: Variant, job: GemmJob<'_>);
+    fn winograd_gemm_output(self, block: RegisterBlock, variant: Variant, job: GemmJob<'_, '_>);
     /// Direct convolution (kernel 1 or 3, any stride) for one output-channel group, in `block`:
     /// `DIRECT`, `ALT`, the narrow form of either, or `FIRST`.
     fn direct(self, block: RegisterBlock, kernel: usize, job: DirectJob<'_>);
@@ -156,7 +156,7 @@ macro_rules! isa_kernels {
                 tok: $token,
                 block: RegisterBlock,
                 variant: Variant,
-                job: GemmJob<'_>,
+                job: GemmJob<'_, '_>,
             ) {
                 match block_kind::<$token>(block, <$token as crate::arch::Kernels>::MAIN) {
                     BlockKind::Alt => {
@@ -238,7 +238,7 @@ macro_rules! isa_kernels {
                 self,
                 block: crate::arch::RegisterBlock,
                 variant: crate::transforms::Variant,
-                job: crate::kernels::GemmJob<'_>,
+                job: crate::kernels::GemmJob<'_, '_>,
             ) {
                 // SAFETY: `self` is a capability token, created only after detecting the features.
                 unsafe { entry::winograd_gemm_output(self, block, variant, job) }
@@ -303,7 +303,7 @@ macro_rules! isa_kernels {
                 self,
                 block: crate::arch::RegisterBlock,
                 variant: crate::transforms::Variant,
-                job: crate::kernels::GemmJob<'_>,
+                job: crate::kernels::GemmJob<'_, '_>,
             ) {
                 use crate::arch::{BlockKind, block_kind};
                 use crate::kernels::winograd::gemm_output;

@@ -97,6 +97,21 @@ impl<'a, const P: usize> Rows<'a, P> {
         )
     }
 
+    /// The same rows, borrowed for a shorter lifetime.
+    pub fn reborrow(&mut self) -> Rows<'_, P> {
+        let mut planes: [&mut [f32]; P] = std::array::from_fn(|_| Default::default());
+        for (slot, p) in planes.iter_mut().zip(self.planes.iter_mut()) {
+            *slot = p;
+        }
+        Rows {
+            planes,
+            count: self.count,
+            row0: self.row0,
+            rows: self.rows,
+            row_len: self.row_len,
+        }
+    }
+
     /// The same rows of planes `first .. first + count` (at most 4: one output-channel group).
     pub fn group(&mut self, first: usize, count: usize) -> Band<'_> {
         let mut planes: [&mut [f32]; 4] = Default::default();

@@ -352,11 +352,12 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
     }
 }
 
-/// Register blocks per super-block of the GEMM loop (see [`gemm_output`]).
+/// Register blocks per super-block of the GEMM loop of a single image (see [`gemm_output`]).
 pub(crate) const SUPER_BLOCK: usize = 8;
 
-/// One output-channel group's share of a Winograd convolution of one image.
-pub(crate) struct GemmJob<'a> {
+/// One output-channel group's share of a Winograd convolution of one image, or of a pass over
+/// several small images whose tile blocks form one super-block (weight reuse across images).
+pub(crate) struct GemmJob<'a, 'b> {
     /// The group's transformed weights `[α²][k_len][R·L]`.
     pub u: &'a [f32],
     /// The next group's transformed weights (empty for the last): its first panel is
@@ -366,29 +367,35 @@ pub(crate) struct GemmJob<'a> {
     pub k_start: usize,
     /// Input channels the group reads.
     pub k_len: usize,
-    /// The image's transformed input, `[blocks][α²][C_in/L][NT][L]`, from tile block
-    /// `v_first_block` on (the blocks of the output band at least).
+    /// The images' transformed input, `[images][image_blocks][α²][C_in/L][NT][L]`, from tile
+    /// block `v_first_block` on (the blocks of the output band at least).
     pub v: &'a [f32],
     /// The first tile block `v` holds.
     pub v_first_block: usize,
+    /// Tile blocks per image in `v` (`tiles.div_ceil(NT)`; the last is padded with zero tiles).
+    pub image_blocks: usize,
     /// `C_in` rounded up to the lane count.
     pub cin_pad: usize,
     /// Tiles per row.
     pub tiles_x: usize,
-    /// Tiles in the image.
+    /// Tiles in one image.
     pub tiles: usize,
+    /// Register blocks per super-block: for each transform-domain position, the weight panel
+    /// is read once per super-block.
+    pub super_blocks: usize,
     /// The group's bias, `R·L` (zero padded).
     pub bias: &'a [f32],
     /// Apply ReLU.
     pub relu: bool,
-    /// The band of the group's output planes this job computes; `row0` is a multiple of m.
-    pub out: Band<'a>,
+    /// Per image, the band of the group's output planes this job computes (`row0` a multiple of
+    /// m); with several images every band holds all the rows.
+    pub outs: &'b mut [Band<'a>],
     /// Output height.
     pub out_h: usize,
     /// Output width.
     pub out_w: usize,
-    /// Scratch for one super-block of GEMM results, `[SUPER_BLOCK·NT][α²][R·L]`.
-    pub m: &'a mut [f32],
+    /// Scratch for one super-block of GEMM results, `[super_blocks·NT][α²][R·L]`.
+    pub m: &'b mut [f32],
 }
 
 /// Runs [`GemmJob`] with an `NT`-tile × `R`-vector register block.
@@ -396,7 +403,7 @@ pub(crate) struct GemmJob<'a> {
 pub(crate) fn gemm_output<S: Simd, const NT: usize, const R: usize>(
     s: S,
     variant: Variant,
-    job: GemmJob<'_>,
+    job: GemmJob<'_, '_>,
 ) {
     match variant {
         Variant::F23 => gemm_output_tile::<S, F23, NT, R>(s, job),
@@ -406,7 +413,7 @@ pub(crate) fn gemm_output<S: Simd, const NT: usize, const R: usize>(
 }
 
 #[inline(always)]
-fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job: GemmJob<'_>) {
+fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job: GemmJob<'_, '_>) {
     let l = S::LANES;
     let a2 = T::A * T::A;
     let rl = R * l;
@@ -417,29 +424,38 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
         k_len,
         v,
         v_first_block,
+        image_blocks,
         cin_pad,
         tiles_x,
         tiles,
+        super_blocks,
         bias,
         relu,
-        mut out,
+        outs,
         out_h,
         out_w,
         m,
     } = job;
     let block_len = a2 * NT * cin_pad;
-    // The band's tiles, and the register blocks that hold them (a block straddling two bands is
-    // computed by both; only its own tiles are stored).
-    let first_tile = (out.row0 / T::M) * tiles_x;
-    let end_tile = ((out.row0 + out.rows).div_ceil(T::M) * tiles_x).min(tiles);
+    // Tiles are numbered across the images, `image_tiles` per image (the last block of each
+    // padded). The bands' tiles, and the register blocks that hold them (a block straddling two
+    // bands is computed by both; only its own tiles are stored).
+    let image_tiles = image_blocks * NT;
+    let (Some(first_out), Some(last_out)) = (outs.first(), outs.last()) else {
+        return;
+    };
+    let first_tile = (first_out.row0 / T::M) * tiles_x;
+    let end_tile = (outs.len() - 1) * image_tiles
+        + ((last_out.row0 + last_out.rows).div_ceil(T::M) * tiles_x).min(tiles);
     let blocks = first_tile / NT..end_tile.div_ceil(NT);
     let v =
         &v[(blocks.start - v_first_block) * block_len..(blocks.end - v_first_block) * block_len];
-    // Super-blocks of SUPER_BLOCK register blocks: for each transform-domain position `b` the
+    // Super-blocks of `super_blocks` register blocks: for each transform-domain position `b` the
     // group's U[b] (k_len × R·L floats) is loaded into L1 once and used by every tile of the
     // super-block, so at batch 1 (e.g. 16 tiles at 14x14 for F(4,3)) each weight is read once per
-    // run instead of once per register block.
-    for (sb, vsuper) in v.chunks(SUPER_BLOCK * block_len).enumerate() {
+    // run instead of once per register block, and a pass over several small images reads it
+    // once for all of them.
+    for (sb, vsuper) in v.chunks(super_blocks * block_len).enumerate() {
         for b in 0..a2 {
             let ub = &u[b * k_len * rl..][..k_len * rl];
             // The next position's panel, prefetched into L2 while this panel computes: at
@@ -504,11 +520,16 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                 }
             }
         }
-        let sb_first = (blocks.start + sb * SUPER_BLOCK) * NT;
-        let sb_end = (sb_first + SUPER_BLOCK * NT).min(end_tile);
-        for tile in sb_first.max(first_tile)..sb_end {
+        let sb_first = (blocks.start + sb * super_blocks) * NT;
+        let sb_end = (sb_first + super_blocks * NT).min(end_tile);
+        for numbered in sb_first.max(first_tile)..sb_end {
+            let (image, tile) = (numbered / image_tiles, numbered % image_tiles);
+            if tile >= tiles {
+                continue;
+            }
+            let out = &mut outs[image];
             let origin = ((tile / tiles_x) * T::M - out.row0, (tile % tiles_x) * T::M);
-            let m_tile = &m[(tile - sb_first) * a2 * rl..][..a2 * rl];
+            let m_tile = &m[(numbered - sb_first) * a2 * rl..][..a2 * rl];
             let band_h = (out_h - out.row0).min(out.rows);
             for (r, dst) in out.planes.iter_mut().take(out.count).enumerate() {
                 let bias_r = s.load(&bias[r * l..]);

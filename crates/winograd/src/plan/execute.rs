@@ -5,9 +5,10 @@ use super::Conv2dPlan;
 use super::dispatch::Token;
 use super::parallel::{for_each_band, for_each_chunk, for_each_chunk_pair};
 use super::schedule::{
-    BAND_MAJOR_MAX_PLANES, FIRST_LAYER_CHUNK_ROWS, Geometry, Schedule, WinoGeometry,
+    BAND_MAJOR_MAX_PLANES, FIRST_LAYER_CHUNK_ROWS, Geometry, ImagePasses, Schedule, WinoGeometry,
 };
 use crate::arch::Kernels;
+use crate::kernels::winograd::SUPER_BLOCK;
 use crate::kernels::{Band, DirectJob, GemmJob, InputJob, Rows};
 
 impl Conv2dPlan {
@@ -105,6 +106,11 @@ impl Conv2dPlan {
         let par = self.parallelism;
         let st = geo.staged;
         let row_len = geo.out_w * lanes;
+        // V may be sized for multi-image passes too: an image takes its own schedule's part.
+        let v = match geo.winograd {
+            Some(wg) => &mut v[..self.image_scratch(geo, &wg).0],
+            None => v,
+        };
         match geo.winograd {
             None => for_each_chunk(par, out, group_out, |j, out_j| {
                 let band = Band::whole(out_j, geo.out_h, row_len);
@@ -133,8 +139,10 @@ impl Conv2dPlan {
                 let m_tile = wg.variant.m();
                 for_each_chunk_pair(par, out, group_out, m, m_len, |j, out_j, m_j| {
                     let band = Band::whole(out_j, geo.out_h, row_len);
-                    for_each_band(par, band, m_j, geo.bands, m_tile, &|band, m_band| {
-                        let job = self.gemm_job(geo, &wg, j, (v, 0), band, m_band);
+                    for_each_band(par, band, m_j, geo.bands, m_tile, &|mut band, m_band| {
+                        let mut band = band.reborrow();
+                        let outs = std::slice::from_mut(&mut band);
+                        let job = self.gemm_job(geo, &wg, j, (v, 0), (outs, SUPER_BLOCK), m_band);
                         k.winograd_gemm_output(geo.block, wg.variant, job)
                     })
                 });
@@ -192,16 +200,17 @@ impl Conv2dPlan {
     }
 
     /// Output-channel group `j`'s GEMM and output transform: on the transformed input `v`, which
-    /// starts at tile block `v_first_block`, into the rows `out` of the group's planes.
-    pub(super) fn gemm_job<'a>(
+    /// starts at tile block `v_first_block`, into the rows `outs` of the group's planes (one band
+    /// per image), `super_blocks` register blocks per weight panel read.
+    pub(super) fn gemm_job<'a, 'b>(
         &'a self,
         geo: &Geometry,
         wg: &WinoGeometry,
         j: usize,
         (v, v_first_block): (&'a [f32], usize),
-        out: Band<'a>,
-        m: &'a mut [f32],
-    ) -> GemmJob<'a> {
+        (outs, super_blocks): (&'b mut [Band<'a>], usize),
+        m: &'b mut [f32],
+    ) -> GemmJob<'a, 'b> {
         let g = &self.packed.groups[j];
         let lanes = self.tiles.lanes;
         GemmJob {
@@ -211,12 +220,14 @@ impl Conv2dPlan {
             k_len: g.k_len,
             v,
             v_first_block,
+            image_blocks: wg.tiles.div_ceil(geo.block.columns),
             cin_pad: geo.staged.channels.div_ceil(lanes) * lanes,
             tiles_x: wg.tiles_x,
             tiles: wg.tiles,
+            super_blocks,
             bias: self.packed.group_bias(j),
             relu: self.relu,
-            out,
+            outs,
             out_h: geo.out_h,
             out_w: geo.out_w,
             m,
@@ -266,9 +277,97 @@ impl Conv2dPlan {
                 }
                 let v: &[f32] = v;
                 for j in 0..self.packed.groups.len() {
-                    let out = rows.group(j * planes_per_group, planes_per_group);
-                    let job = self.gemm_job(geo, &wg, j, (v, first_block), out, &mut *m);
+                    let mut out = rows.group(j * planes_per_group, planes_per_group);
+                    let outs = (std::slice::from_mut(&mut out), SUPER_BLOCK);
+                    let job = self.gemm_job(geo, &wg, j, (v, first_block), outs, &mut *m);
                     k.winograd_gemm_output(geo.block, wg.variant, job);
+                }
+            },
+        );
+    }
+
+    /// An [`ImagePasses`] Winograd run of a batch of blocked images (`input`, `out`: every
+    /// image): each share of images, one per thread, pass by pass transforms the pass's images
+    /// into its part of `scratch`, then runs each output-channel group's GEMM over all of them.
+    pub(super) fn image_passes(
+        &self,
+        geo: &Geometry,
+        passes: &ImagePasses,
+        input: &[f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        if let Some(wg) = geo.winograd {
+            with_token!(self.token, k => self.image_passes_on(k, geo, &wg, passes, input, scratch, out))
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-run state of `image_passes`, passed on; bundling it would only rename it"
+    )]
+    fn image_passes_on<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        passes: &ImagePasses,
+        input: &[f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = self.tiles.lanes;
+        let in_len = geo.staged.channels.div_ceil(lanes) * geo.staged.h * geo.staged.w * lanes;
+        let out_len = geo.out_len(&self.spec, lanes);
+        let group_out = (self.packed.group_width / lanes) * geo.out_h * geo.out_w * lanes;
+        let row_len = geo.out_w * lanes;
+        let part_len = self.pass_scratch_len(geo, wg, passes);
+        let pass_v = passes.images * passes.image_blocks * wg.block_len;
+        let share_out = passes.share * out_len;
+        let scratch = &mut scratch[..passes.parts * part_len];
+        for_each_chunk_pair(
+            self.parallelism,
+            out,
+            share_out,
+            scratch,
+            part_len,
+            |p, out_p, part| {
+                let (v, m) =
+                    part.split_at_mut(pass_v.next_multiple_of(reparam_tensor::ALIGN_FLOATS));
+                let first_image = p * passes.share;
+                for (q, out_q) in out_p.chunks_mut(passes.images * out_len).enumerate() {
+                    let images = out_q.len() / out_len;
+                    let i0 = first_image + q * passes.images;
+                    let blocks = images * passes.image_blocks;
+                    for (b, v_b) in v[..blocks * wg.block_len]
+                        .chunks_exact_mut(wg.block_len)
+                        .enumerate()
+                    {
+                        let (image, block) =
+                            (i0 + b / passes.image_blocks, b % passes.image_blocks);
+                        let image = &input[image * in_len..][..in_len];
+                        k.winograd_input(
+                            geo.block,
+                            wg.variant,
+                            &self.input_job(geo, wg, image, block),
+                            v_b,
+                        );
+                    }
+                    let v: &[f32] = &v[..blocks * wg.block_len];
+                    for j in 0..self.packed.groups.len() {
+                        let mut images_out = out_q.chunks_exact_mut(out_len);
+                        let mut bands: [Band<'_>; ImagePasses::MAX_IMAGES] =
+                            std::array::from_fn(|_| {
+                                let planes = images_out
+                                    .next()
+                                    .and_then(|o| o.chunks_mut(group_out).nth(j))
+                                    .unwrap_or_default();
+                                Band::whole(planes, geo.out_h, row_len)
+                            });
+                        let outs = (&mut bands[..images], blocks);
+                        let job = self.gemm_job(geo, wg, j, (v, 0), outs, &mut *m);
+                        k.winograd_gemm_output(geo.block, wg.variant, job);
+                    }
                 }
             },
         );

@@ -332,6 +332,12 @@ impl Conv2dPlan {
             }
         }
         let [staged, v, m, nchwc] = self.split_scratch(&geo, scratch)?;
+        if let (Some(passes), ConvInput::Blocked(t), ConvOutput::Blocked(o)) =
+            (geo.passes, input, &mut *output)
+        {
+            self.image_passes(&geo, &passes, t.data(), v, o.data_mut());
+            return Ok(());
+        }
         let [_, c, h, w] = shape;
         let out_len = geo.out_len(&self.spec, lanes);
         let out_plane = geo.out_h * geo.out_w;

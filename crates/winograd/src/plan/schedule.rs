@@ -8,7 +8,7 @@ use crate::kernels::winograd::SUPER_BLOCK;
 use crate::stage::Staged;
 use crate::transforms::Variant;
 use crate::{ConvError, Parallelism};
-use reparam_tensor::{ConvSpec, Shape, TensorError};
+use reparam_tensor::{ALIGN_FLOATS, ConvSpec, Shape, TensorError};
 
 /// Smallest output width at which direct convolution on one thread reads its input in place
 /// (see `Conv2dPlan::geometry`).
@@ -27,6 +27,9 @@ pub(super) struct Geometry {
     pub(super) bands: usize,
     /// The register block: the plan's, or its narrow form where that pads less.
     pub(super) block: RegisterBlock,
+    /// Multi-image passes, where the batch of blocked images makes them worthwhile (see
+    /// [`ImagePasses`]); a run with an NCHW side still goes image by image.
+    pub(super) passes: Option<ImagePasses>,
     /// The first layer (compact staging) from an NCHW input: staged in chunks of
     /// [`FIRST_LAYER_CHUNK_ROWS`] output rows, each right before it is convolved, by this many
     /// parts (threads' shares) with their own chunk buffers; 0 when the image is staged whole.
@@ -40,6 +43,51 @@ pub(super) struct WinoGeometry {
     pub(super) tiles: usize,
     pub(super) block_len: usize,
     pub(super) schedule: Schedule,
+}
+
+/// A Winograd run of a batch of small images by passes: the batch is split into `parts`
+/// contiguous shares of images (one per thread), and each share, `images` at a time, transforms
+/// every image of the pass and runs each output-channel group's GEMM over all their tiles as
+/// one super-block, so each weight panel is read once per pass instead of once per image (at
+/// batch 1 a 14x14 F(4,3) layer reads its 5.3 MB of weights for 16 tiles). Each thread reads
+/// all the weights, as under [`Schedule::BandMajor`]
+/// (`docs/performance.md#multi-image-passes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ImagePasses {
+    /// Images per pass (at least 2).
+    pub(super) images: usize,
+    /// Images per thread's share (the last share may hold fewer).
+    pub(super) share: usize,
+    /// Shares (threads).
+    pub(super) parts: usize,
+    /// Tile blocks per image.
+    pub(super) image_blocks: usize,
+}
+
+impl ImagePasses {
+    /// Most tile blocks one pass spans: its GEMM results, `[blocks·NT][α²][R·L]`, stay in L2.
+    pub(super) const MAX_BLOCKS: usize = 16;
+    /// Most images one pass holds (`MAX_BLOCKS` images of one block each).
+    pub(super) const MAX_IMAGES: usize = Self::MAX_BLOCKS;
+
+    /// The passes for `n` images of `image_blocks` tile blocks on `threads` threads, or `None`
+    /// where they do not pay: fewer than 2 images fit a pass, or there are fewer shares than
+    /// threads (the image-by-image schedule keeps every thread busy).
+    fn plan(n: usize, image_blocks: usize, threads: usize) -> Option<Self> {
+        let fit = Self::MAX_BLOCKS / image_blocks.max(1);
+        let share = n.div_ceil(threads);
+        if fit < 2 || share < 2 || n < 2 * threads {
+            return None;
+        }
+        // Passes as even as the share allows (8 images, 5 fit: two passes of 4).
+        let passes = share.div_ceil(fit);
+        Some(Self {
+            images: share.div_ceil(passes),
+            share,
+            parts: n.div_ceil(share),
+            image_blocks,
+        })
+    }
 }
 
 /// How a Winograd run divides its work between threads.
@@ -123,7 +171,8 @@ impl Conv2dPlan {
         // The register block is the plan's, or its narrow form where that pads less: fitted to
         // the tiles of an image (Winograd) or the pixels of a band (direct); the first layer
         // runs the plan's block as it is (`Token::shape` chose it for that body).
-        let (staged, winograd, block, first_layer_parts) = match variant_of(self.algorithm) {
+        let (staged, winograd, block, first_layer_parts, passes) = match variant_of(self.algorithm)
+        {
             Some(variant) => {
                 let m = variant.m();
                 let (tiles_y, tiles_x) = (out_h.div_ceil(m), out_w.div_ceil(m));
@@ -161,6 +210,7 @@ impl Conv2dPlan {
                 } else {
                     Schedule::Phases
                 };
+                let passes = ImagePasses::plan(n, tiles.div_ceil(block.columns), threads);
                 (
                     staged,
                     Some(WinoGeometry {
@@ -172,6 +222,7 @@ impl Conv2dPlan {
                     }),
                     block,
                     0,
+                    passes,
                 )
             }
             None => {
@@ -209,7 +260,7 @@ impl Conv2dPlan {
                 } else {
                     0
                 };
-                (staged, None, block, first_layer_parts)
+                (staged, None, block, first_layer_parts, None)
             }
         };
         Ok(Geometry {
@@ -220,6 +271,7 @@ impl Conv2dPlan {
             winograd,
             bands,
             block,
+            passes,
             first_layer_parts,
         })
     }
@@ -241,6 +293,13 @@ impl Conv2dPlan {
             .is_some_and(|wg| wg.schedule != Schedule::Phases))
     }
 
+    /// Whether a run of blocked inputs of shape `input`, in the current rayon pool, goes by
+    /// multi-image passes (tests check that they are exercised).
+    #[cfg(test)]
+    pub(crate) fn runs_in_passes(&self, input: Shape) -> Result<bool, ConvError> {
+        Ok(self.geometry(input)?.passes.is_some())
+    }
+
     /// The register block a run on inputs of shape `input` uses (tests check that every ISA's
     /// narrow blocks are exercised).
     #[cfg(test)]
@@ -253,23 +312,32 @@ impl Conv2dPlan {
         self.parallelism == Parallelism::Rayon
     }
 
+    /// Floats of one share's scratch of a multi-image pass run: the transformed input of one
+    /// pass and one group's GEMM results for it, each a whole number of cache lines.
+    pub(super) fn pass_scratch_len(
+        &self,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        p: &ImagePasses,
+    ) -> usize {
+        let blocks = p.images * p.image_blocks;
+        let a2 = wg.variant.alpha() * wg.variant.alpha();
+        let v = blocks * wg.block_len;
+        let m = blocks * geo.block.columns * a2 * self.packed.group_width;
+        v.next_multiple_of(ALIGN_FLOATS) + m.next_multiple_of(ALIGN_FLOATS)
+    }
+
     /// `(staged, V, M, blocked output)` scratch lengths in floats. In the buffer each part takes
     /// a whole number of cache lines, so that every part starts aligned when the first does.
+    /// With [`ImagePasses`], V holds the larger of the passes' and the image-by-image
+    /// schedule's needs, so one length serves a run with NCHW sides too.
     pub(super) fn scratch_parts(&self, geo: &Geometry) -> [usize; 4] {
         let (v, m) = match geo.winograd {
             Some(wg) => {
-                let blocks = wg.tiles.div_ceil(geo.block.columns);
-                let a2 = wg.variant.alpha() * wg.variant.alpha();
-                let per_group = SUPER_BLOCK * geo.block.columns * a2 * self.packed.group_width;
-                match wg.schedule {
-                    Schedule::Phases => (
-                        blocks * wg.block_len,
-                        self.packed.groups.len() * geo.bands * per_group,
-                    ),
-                    // Per band: its transformed input and one group's GEMM results.
-                    Schedule::BandMajor { parts, part_blocks } => {
-                        (parts * (part_blocks * wg.block_len + per_group), 0)
-                    }
+                let (v, m) = self.image_scratch(geo, &wg);
+                match geo.passes {
+                    Some(p) => (v.max(p.parts * self.pass_scratch_len(geo, &wg, &p)), m),
+                    None => (v, m),
                 }
             }
             None => (0, 0),
@@ -282,6 +350,23 @@ impl Conv2dPlan {
                 .max(parts * self.first_layer_chunk_len(geo)),
         };
         [staged, v, m, geo.out_len(&self.spec, self.tiles.lanes)]
+    }
+
+    /// `(V, M)` scratch lengths in floats of an image-by-image Winograd run.
+    pub(super) fn image_scratch(&self, geo: &Geometry, wg: &WinoGeometry) -> (usize, usize) {
+        let blocks = wg.tiles.div_ceil(geo.block.columns);
+        let a2 = wg.variant.alpha() * wg.variant.alpha();
+        let per_group = SUPER_BLOCK * geo.block.columns * a2 * self.packed.group_width;
+        match wg.schedule {
+            Schedule::Phases => (
+                blocks * wg.block_len,
+                self.packed.groups.len() * geo.bands * per_group,
+            ),
+            // Per band: its transformed input and one group's GEMM results.
+            Schedule::BandMajor { parts, part_blocks } => {
+                (parts * (part_blocks * wg.block_len + per_group), 0)
+            }
+        }
     }
 
     /// Floats of one chunk buffer of the first layer's staging: the staged rows that

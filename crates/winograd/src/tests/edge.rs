@@ -168,6 +168,47 @@ fn batch_1_to_3() {
     }
 }
 
+/// Batches of small images, which blocked runs convolve by multi-image passes (several images'
+/// tiles in one GEMM super-block): uneven shares and passes, groups, tile remainders; the
+/// blocked run is checked bitwise against the image-by-image NCHW run by `check_plan`.
+#[test]
+fn batch_of_small_images_in_passes() {
+    let cases = [
+        (
+            "passes 4 of 9x10",
+            ConvSpec::conv3x3(13, 17, 1, 1),
+            [4, 13, 9, 10],
+        ),
+        (
+            "passes 5 of 6x7, g2",
+            ConvSpec::conv3x3(16, 24, 1, 2),
+            [5, 16, 6, 7],
+        ),
+        (
+            "passes 9 of 4x4",
+            ConvSpec::conv3x3(24, 20, 1, 1),
+            [9, 24, 4, 4],
+        ),
+        (
+            "passes 6 of 14x14",
+            ConvSpec::conv3x3(40, 40, 1, 1),
+            [6, 40, 14, 14],
+        ),
+    ];
+    let mut passes_seen = false;
+    for (name, spec, input) in cases {
+        check(name, spec, input, ALL);
+        let data = Data::signed(&spec, input, 1);
+        let epilogue = Epilogue::bias_relu(data.bias.clone());
+        for isa in tested_isas() {
+            let options = options(Algorithm::WinogradF43, isa);
+            let plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options).unwrap();
+            passes_seen |= plan.runs_in_passes(input).unwrap();
+        }
+    }
+    assert!(passes_seen, "no case ran in multi-image passes");
+}
+
 /// 1x1 convolutions, stride 1 and 2 (direct; Winograd refused), including groups.
 #[test]
 fn kernel_1x1_stride_1_and_2() {

@@ -17,6 +17,11 @@ fn bitwise_identical_for_any_thread_count() {
             [2, 48, 30, 30],
         ),
         (
+            "96->96 12x12 batch 7",
+            ConvSpec::conv3x3(96, 96, 1, 1),
+            [7, 96, 12, 12],
+        ),
+        (
             "192->192 14x14",
             ConvSpec::conv3x3(192, 192, 1, 1),
             [1, 192, 14, 14],
@@ -47,6 +52,7 @@ fn bitwise_identical_for_any_thread_count() {
         .map(|n| (n, ThreadPoolBuilder::new().num_threads(n).build().unwrap()))
         .collect();
     let mut schedules_seen = [false; 2];
+    let mut passes_seen = [false; 3];
     for (name, spec, input) in cases {
         let data = Data::network(&spec, input, 11);
         let epilogue = Epilogue::bias_relu(data.bias.clone());
@@ -80,6 +86,10 @@ fn bitwise_identical_for_any_thread_count() {
                         let band_major = pool.install(|| rayon.is_band_major(input).unwrap());
                         schedules_seen[usize::from(band_major)] = true;
                     }
+                    if algorithm != Algorithm::Direct {
+                        passes_seen[threads - 1] |=
+                            pool.install(|| rayon.runs_in_passes(input).unwrap());
+                    }
                     let mut out = Tensor::filled(out_shape, f32::NAN).unwrap();
                     let mut ob = BlockedTensor::zeros(out_shape, rayon.block()).unwrap();
                     pool.install(|| {
@@ -97,5 +107,9 @@ fn bitwise_identical_for_any_thread_count() {
     assert_eq!(
         schedules_seen, [true; 2],
         "[two phases, band-major] exercised on several threads"
+    );
+    assert_eq!(
+        passes_seen, [true; 3],
+        "multi-image passes exercised on 1, 2 and 3 threads"
     );
 }
