@@ -6,7 +6,9 @@
 //! - every eligible algorithm: direct everywhere, Winograd F(2,3), F(4,3), F(6,3) on stride-1;
 //! - AVX-512F and AVX2+FMA where this CPU has them (scalar and NEON are not timed; an ISA this CPU
 //!   lacks is reported as SKIPPED on stderr, never silently dropped);
-//! - rayon pools of 1 and 2 threads (`-t1`, `-t2`).
+//! - rayon pools of 1 and 2 threads (`-t1`, `-t2`);
+//! - f32 weights, and for the Winograd algorithm `auto` picks on a stride-1 layer also f16
+//!   transformed weights (`Precision::F16Weights`; kernel ids end in `-f16w`).
 //!
 //! The layout is the one the network engine runs (and `reparam layers` times by default):
 //! NCHWc activations in and out (the block width the plan picks for its ISA); the stem, which
@@ -19,7 +21,7 @@
 use crate::shapes::{self, ModelLayer};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use reparam_tensor::BlockedTensor;
-use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions};
+use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions, Precision, auto};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,17 @@ const ISAS: [Isa; 2] = [Isa::Avx512f, Isa::Avx2Fma];
 const THREADS: [usize; 2] = [1, 2];
 /// The batch stride-1 layers are also timed at (activations leave L2).
 const LARGE_BATCH: usize = 8;
+
+/// The weight precisions timed for `algorithm` on `layer`: f32, plus f16 for the Winograd
+/// algorithm `auto` chooses there.
+fn precisions(layer: &ModelLayer, algorithm: Algorithm) -> &'static [Precision] {
+    let chosen = auto::choose(&layer.layer.spec, Some(layer.layer.input_hw));
+    if algorithm != Algorithm::Direct && algorithm == chosen {
+        &[Precision::F32, Precision::F16Weights]
+    } else {
+        &[Precision::F32]
+    }
+}
 
 /// The algorithms that can run `layer`.
 fn algorithms(layer: &ModelLayer) -> &'static [Algorithm] {
@@ -94,13 +107,17 @@ pub fn conv3x3(c: &mut Criterion) {
             };
             group.throughput(Throughput::Elements(layer.flops(batch)));
             for &isa in &isas {
-                for &algorithm in algorithms(layer) {
+                for (algorithm, &precision) in algorithms(layer)
+                    .iter()
+                    .flat_map(|&a| precisions(layer, a).iter().map(move |p| (a, p)))
+                {
                     let options = PlanOptions {
                         algorithm,
                         isa: Some(isa),
                         parallelism: Parallelism::Rayon,
                         input_hw: Some(layer.layer.input_hw),
                         autotune: false,
+                        precision,
                     };
                     let plan = Conv2dPlan::new(layer.layer.spec, &weight, &epilogue, &options)
                         .unwrap_or_else(|e| panic!("{shape_name} {algorithm} {isa}: {e}"));

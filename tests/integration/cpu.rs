@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use reparam_tensor::rng::SplitMix64;
 use reparam_tensor::tolerance::{Comparison, Tolerance, assert_close};
 use reparam_tensor::{Tensor, blocked_len};
+use reparam_winograd::Precision;
 use repvgg::exec::{Lifetime, peak_live, plan_arena};
 use repvgg::graph::{Form, Op};
 use repvgg::{Config, Cpu, CpuOptions, Engine, Executor, Graph, Outputs, StageConfig, TrainNet};
@@ -116,6 +117,43 @@ fn full_size_a0_and_b0_run_on_the_cpu_engine_as_on_the_reference() {
             check(&format!("{model} {form} 224x224"), &graph, &x, None);
         }
     }
+}
+
+/// F16 Winograd weights: full-size A0 (plain) against the reference within the network bound
+/// plus the f16 terms of every Winograd conv (`Cpu::weight_error_terms`: `Σ fᵢ·u₁₆` on rel_L2,
+/// `Σ 8·fᵢ·u₁₆` on max rᵢ, `u₁₆ = 2⁻¹¹`, `fᵢ` the conv's algorithm factor).
+#[test]
+fn full_size_a0_with_f16_weights_stays_within_its_bound() {
+    let train = TrainNet::random(&Config::official("a0").expect("config"), 13);
+    let x = random_input([1, 3, 224, 224], 13);
+    let graph = Graph::deployed(&train, Form::Plain).expect("graph");
+    let want = Executor::reference(&graph)
+        .expect("prepare the reference")
+        .run(&x)
+        .expect("reference run");
+    let engine = |precision| {
+        let options = CpuOptions {
+            precision,
+            ..CpuOptions::default()
+        };
+        Cpu::new(&graph, &options).expect("prepare the CPU engine")
+    };
+    let mut f16 = engine(Precision::F16Weights);
+    let f32_bound = tolerance(&graph, &f16);
+    let (l2, max) = f16.weight_error_terms();
+    let tol = Tolerance::new(f32_bound.max_rel + max, f32_bound.rel_l2 + l2);
+    let got = f16.run(&x).expect("CPU run").logits.clone();
+    let f32_logits = engine(Precision::F32)
+        .run(&x)
+        .expect("CPU run")
+        .logits
+        .clone();
+    assert_ne!(got, f32_logits, "f16 weights gave the f32 logits");
+    let cmp = assert_close(&got, &want.logits, &tol, "a0 plain, f16 weights");
+    println!(
+        "a0 plain 224x224, f16 weights: logits {cmp} (bound rel_L2 {:.1e}, max r {:.1e})",
+        tol.rel_l2, tol.max_rel
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 use reparam_wgsl::GpuKernel;
-use reparam_winograd::{Algorithm, Isa};
+use reparam_winograd::{Algorithm, Isa, Precision};
 use repvgg::stats::{InputSize, MAX_INPUT_SIDE};
 use repvgg::{Form, Naming};
 
@@ -108,6 +108,11 @@ fn parse_count(s: &str, what: &str, max: usize) -> Result<usize, String> {
 /// `auto`, `direct`, `f23`, `f43`, `f63` (or `winograd-f43`).
 pub fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     Algorithm::parse(s).map_err(|e| e.to_string())
+}
+
+/// `f32` or `f16-weights` (also `f16`).
+pub fn parse_precision(s: &str) -> Result<Precision, String> {
+    Precision::parse(s).map_err(|e| e.to_string())
 }
 
 /// `scalar`, `avx2`, `avx512`, `neon` (or `avx2fma`, `avx512f`). Availability is checked when the

@@ -119,10 +119,12 @@ pub(crate) fn autotune(
     let input = Tensor::filled([1, spec.in_channels, h, w], 0.5)?;
     let mut best: Option<(f64, Conv2dPlan)> = None;
     for algorithm in Algorithm::CONCRETE {
-        let Ok(plan) =
-            Conv2dPlan::with_algorithm(spec, weight, epilogue, algorithm, isa, options.parallelism)
-        else {
-            continue; // not eligible (e.g. Winograd on a stride-2 layer)
+        let plan = match Conv2dPlan::with_algorithm(spec, weight, epilogue, algorithm, isa, options)
+        {
+            Ok(plan) => plan,
+            // Not eligible (e.g. Winograd on a stride-2 layer).
+            Err(ConvError::UnsupportedAlgorithm { .. }) => continue,
+            Err(e) => return Err(e),
         };
         let mut output = Tensor::zeros(plan.output_shape(input.shape())?)?;
         plan.run(&input, &mut output, None)?;

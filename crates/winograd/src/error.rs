@@ -33,6 +33,26 @@ pub enum ConvError {
         /// The value given.
         value: String,
     },
+    /// A precision name that is neither `f32` nor `f16-weights`.
+    #[error("`{value}` is not a weight precision; use f32 or f16-weights")]
+    UnknownPrecision {
+        /// The value given.
+        value: String,
+    },
+    /// A (transformed) weight does not fit the requested storage precision.
+    #[error(
+        "transformed weight {value} of output channel {out_channel} does not fit {precision} (largest finite {max}); use f32 weights"
+    )]
+    WeightOutOfRange {
+        /// The precision asked for.
+        precision: &'static str,
+        /// The output channel the weight belongs to.
+        out_channel: usize,
+        /// The value.
+        value: f32,
+        /// The largest finite value of the precision.
+        max: f32,
+    },
     /// The requested algorithm cannot run this convolution.
     #[error("algorithm {algorithm} cannot run this convolution: {reason}")]
     UnsupportedAlgorithm {

@@ -27,7 +27,7 @@ pub mod transforms;
 
 pub use error::ConvError;
 pub use isa::{ENV_ISA, Isa};
-pub use options::{Algorithm, Parallelism, PlanOptions};
+pub use options::{Algorithm, Parallelism, PlanOptions, Precision};
 pub use plan::{Conv2dPlan, ConvInput, ConvOutput};
 
 #[cfg(test)]

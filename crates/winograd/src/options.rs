@@ -87,6 +87,69 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// The storage precision of a plan's Winograd transformed weights. Activations, accumulation
+/// and direct convolution stay f32 whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// f32 transformed weights: the default, and the reference for every accuracy and speed
+    /// claim.
+    #[default]
+    F32,
+    /// Winograd transformed weights stored as IEEE f16 (round to nearest even from the f64
+    /// transform rounded to f32), widened to f32 as the GEMM loads them (`vcvtph2ps` on AVX2+F16C
+    /// and AVX-512F; integer shifts and one exact multiply on NEON): half the weight bytes a run
+    /// streams. Each transformed weight carries a relative error up to 2⁻¹¹; the tests bound the
+    /// result by [`Precision::error_terms`]. A transformed weight beyond f16's range (±65504)
+    /// is refused with [`ConvError::WeightOutOfRange`]. Plans with direct convolution keep f32
+    /// weights ([`crate::Conv2dPlan::precision`] reports it).
+    F16Weights,
+}
+
+impl Precision {
+    /// Name used in kernel names, options and reports: `f32`, `f16-weights`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16Weights => "f16-weights",
+        }
+    }
+
+    /// Parses `f32` or `f16-weights` (also `f16`).
+    pub fn parse(value: &str) -> Result<Self, ConvError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "f16" | "f16-weights" => Ok(Self::F16Weights),
+            _ => Err(ConvError::UnknownPrecision {
+                value: value.to_string(),
+            }),
+        }
+    }
+
+    /// The error the stored weights add to a layer's result, as `(rel_L2, max rᵢ)` terms added
+    /// to the f32 bounds of `reparam_tensor::tolerance` for an algorithm of error factor `f`
+    /// ([`Algorithm::error_factor`]): none for f32; for f16 weights `(f·u₁₆, 8·f·u₁₆)` with
+    /// `u₁₆ = 2⁻¹¹`. Rounding the weights perturbs every term `wᵢxᵢ` of an output by a relative
+    /// error up to `u₁₆`, of random sign, so the output's relative error is about `u₁₆/√3`
+    /// whatever the reduction length (no `√K` growth: the perturbations scale with the terms,
+    /// as the output does); the Winograd output transform amplifies it as it amplifies f32
+    /// rounding, hence the factor `f`. Measured on the test sweep: see `tests/precision.rs`.
+    pub fn error_terms(self, algorithm_factor: f64) -> (f64, f64) {
+        match self {
+            Self::F32 => (0.0, 0.0),
+            Self::F16Weights => {
+                let u16 = f64::from(half::f16::EPSILON.to_f32()) / 2.0;
+                (algorithm_factor * u16, 8.0 * algorithm_factor * u16)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How a run uses threads. Results are bitwise identical either way: work is split over output
 /// channel groups and tiles, never over a reduction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,4 +175,6 @@ pub struct PlanOptions {
     pub input_hw: Option<(usize, usize)>,
     /// With `Auto`, time every eligible algorithm when the plan is built and keep the fastest.
     pub autotune: bool,
+    /// Storage precision of Winograd transformed weights; f32 by default.
+    pub precision: Precision,
 }

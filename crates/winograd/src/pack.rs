@@ -8,7 +8,9 @@
 //! when `C_out/g` is a multiple of `R·L` (every grouped RepVGG layer) no zero is multiplied.
 
 use crate::transforms::Variant;
-use reparam_tensor::{AlignedVec, ConvSpec, Tensor};
+use crate::{ConvError, Precision};
+use half::f16;
+use reparam_tensor::{ALIGN_BYTES, AlignedVec, ConvSpec, Tensor};
 
 /// One output-channel group of a packed layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,13 +33,77 @@ pub(crate) struct Packed {
     /// The groups, in output-channel order.
     pub groups: Vec<OcGroup>,
     /// All groups' weights, concatenated; the buffer starts on a cache line and every group's
-    /// offset is a multiple of its `R·L` width, so every weight vector is vector-aligned.
+    /// offset is a multiple of its `R·L` width, so every weight vector is vector-aligned. Empty
+    /// once converted to [`Packed::half`].
     pub weights: AlignedVec,
+    /// The weights as f16 ([`Precision::F16Weights`]), in place of `weights`.
+    pub half: Option<HalfWeights>,
     /// Bias per group, `R·L` each (zero padded).
     pub bias: Vec<f32>,
 }
 
+/// Packed weights stored as f16: the f32 layout, starting on a cache line of `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HalfWeights {
+    data: Vec<f16>,
+    /// Index of the first weight in `data` (its first cache-line boundary).
+    base: usize,
+}
+
 impl Packed {
+    /// The same weights stored as f16 (round to nearest even), the f32 copy dropped; a weight
+    /// that rounds to infinity is a [`ConvError::WeightOutOfRange`].
+    pub fn into_f16(mut self) -> Result<Self, ConvError> {
+        let len: usize = self.groups.iter().map(|g| g.len).sum();
+        let slack = ALIGN_BYTES / size_of::<f16>();
+        let mut data = vec![f16::ZERO; len + slack];
+        let base = data.as_ptr().align_offset(ALIGN_BYTES).min(slack);
+        for (j, g) in self.groups.iter().enumerate() {
+            let src = &self.weights[g.offset..][..g.len];
+            let dst = &mut data[base + g.offset..][..g.len];
+            for (i, (d, &w)) in dst.iter_mut().zip(src).enumerate() {
+                *d = f16::from_f32(w);
+                if d.is_infinite() {
+                    return Err(ConvError::WeightOutOfRange {
+                        precision: Precision::F16Weights.name(),
+                        out_channel: j * self.group_width + i % self.group_width,
+                        value: w,
+                        max: f16::MAX.to_f32(),
+                    });
+                }
+            }
+        }
+        self.weights = AlignedVec::default();
+        self.half = Some(HalfWeights { data, base });
+        Ok(self)
+    }
+
+    /// Bytes of stored weights.
+    pub fn weight_bytes(&self) -> usize {
+        match &self.half {
+            Some(_) => self.groups.iter().map(|g| g.len).sum::<usize>() * size_of::<f16>(),
+            None => self.weights.len() * size_of::<f32>(),
+        }
+    }
+
+    /// Group `j`'s f16 weights (empty unless converted by [`Packed::into_f16`]).
+    pub fn group_weights_f16(&self, j: usize) -> &[f16] {
+        let g = &self.groups[j];
+        match &self.half {
+            Some(h) => &h.data[h.base + g.offset..][..g.len],
+            None => &[],
+        }
+    }
+
+    /// Group `j + 1`'s f16 weights, or nothing after the last group.
+    pub fn next_group_weights_f16(&self, j: usize) -> &[f16] {
+        if j + 1 < self.groups.len() {
+            self.group_weights_f16(j + 1)
+        } else {
+            &[]
+        }
+    }
+
     /// Group `j`'s weights.
     pub fn group_weights(&self, j: usize) -> &[f32] {
         let g = &self.groups[j];
@@ -124,6 +190,7 @@ fn pack(
         group_width: width,
         groups,
         weights,
+        half: None,
         bias: packed_bias,
     }
 }

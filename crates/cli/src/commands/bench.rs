@@ -2,8 +2,8 @@
 //! side by side on the same engine — latency, throughput, FLOP rate, memory traffic and peak
 //! activation memory, and the multi-branch / plain ratios.
 
-use crate::args::parse_threads;
 use crate::args::{parse_batch, parse_bn_eps, parse_input_size};
+use crate::args::{parse_precision, parse_threads};
 use crate::error::CliError;
 use crate::source;
 use crate::table::{Align, Table};
@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use reparam_tensor::Tensor;
 use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions};
+use reparam_winograd::Precision;
 use repvgg::exec::Gpu;
 use repvgg::graph::Form;
 use repvgg::stats::InputSize;
@@ -73,6 +74,10 @@ pub struct BenchArgs {
     /// Batch-norm ε used when loading a training-time checkpoint.
     #[arg(long, value_name = "E", default_value = "1e-5", value_parser = parse_bn_eps)]
     pub bn_eps: f64,
+    /// CPU engine: storage of the Winograd convs' transformed weights, f32 or f16-weights (half
+    /// the bytes, widened to f32 as loaded; the backend is then named `cpu-<isa>-f16w`).
+    #[arg(long, value_name = "P", default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
 }
 
 /// Which engines `reparam bench` times.
@@ -186,6 +191,7 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 threads: args.threads,
                 input_hw: (args.input_size.height, args.input_size.width),
                 profile: args.profile,
+                precision: args.precision,
                 ..CpuOptions::default()
             };
             let mut engine = Cpu::new(graph, &options).map_err(|e| {
@@ -200,8 +206,12 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
             } else {
                 Vec::new()
             };
+            let backend = match args.precision {
+                Precision::F32 => engine.name(),
+                Precision::F16Weights => format!("{}-f16w", engine.name()),
+            };
             results.push(measure(
-                (&engine.name(), *form, &config.name, threads, &isa),
+                (&backend, *form, &config.name, threads, &isa),
                 &timed,
                 &costs,
                 args,

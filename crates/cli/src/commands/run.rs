@@ -1,7 +1,7 @@
 //! `reparam run`: run a network on an image batch; print the top-5 classes and the time taken.
 
-use crate::args::parse_threads;
 use crate::args::{parse_batch, parse_bn_eps, parse_form, parse_gpu_kernel, parse_input_size};
+use crate::args::{parse_precision, parse_threads};
 use crate::commands::{duration, same_file};
 use crate::error::CliError;
 use crate::source;
@@ -65,6 +65,9 @@ pub struct RunArgs {
     /// Threads of the CPU engine [default: one per core].
     #[arg(long, value_name = "T", value_parser = parse_threads)]
     pub threads: Option<usize>,
+    /// CPU engine: storage of the Winograd convs' transformed weights, f32 or f16-weights.
+    #[arg(long, value_name = "P", default_value = "f32", value_parser = parse_precision)]
+    pub precision: reparam_winograd::Precision,
     /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide, winograd-f23
     /// or winograd-f43 (the Winograd kernels run only stride-1 layers, so they fail on a whole
     /// RepVGG).
@@ -202,6 +205,7 @@ fn run_cpu(
     let options = CpuOptions {
         threads: args.threads,
         input_hw: (h, w),
+        precision: args.precision,
         ..CpuOptions::default()
     };
     let start = Instant::now();

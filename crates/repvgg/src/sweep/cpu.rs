@@ -3,7 +3,9 @@
 use super::{Layer, median};
 use crate::error::Error;
 use reparam_tensor::{BlockedTensor, Tensor};
-use reparam_winograd::{Algorithm, Conv2dPlan, ConvError, Isa, Parallelism, PlanOptions};
+use reparam_winograd::{
+    Algorithm, Conv2dPlan, ConvError, Isa, Parallelism, PlanOptions, Precision,
+};
 use std::time::{Duration, Instant};
 
 /// How [`time_layer`] runs a layer.
@@ -13,6 +15,8 @@ pub struct CpuSweep {
     pub algorithm: Algorithm,
     /// The ISA of the plans.
     pub isa: Isa,
+    /// Storage precision of Winograd transformed weights.
+    pub precision: Precision,
     /// Images per run.
     pub batch: usize,
     /// NCHWc in and out, as inside a network (the first layer reads its NCHW image); else the
@@ -60,6 +64,7 @@ pub fn time_layer(layer: &Layer, sweep: &CpuSweep, seed: u64) -> Result<CpuTimin
         parallelism: Parallelism::Rayon,
         input_hw: Some(layer.input_hw),
         autotune: false,
+        precision: sweep.precision,
     };
     let (plan, fallback) =
         match Conv2dPlan::new(spec, &weight, &epilogue, &options(sweep.algorithm)) {
@@ -131,6 +136,7 @@ mod tests {
             let sweep = CpuSweep {
                 algorithm: Algorithm::WinogradF23,
                 isa: Isa::Scalar,
+                precision: Precision::F32,
                 batch: 2,
                 blocked,
                 repeats: 2,

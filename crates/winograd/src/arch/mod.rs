@@ -10,7 +10,7 @@ pub mod scalar;
 pub mod x86_64;
 
 use crate::kernels::{DirectJob, GemmJob, InputJob};
-use crate::simd::Simd;
+use crate::simd::{Simd, Weight};
 use crate::transforms::Variant;
 
 /// A micro-kernel register block: `columns` tiles (Winograd) or output pixels (direct), times
@@ -76,8 +76,14 @@ pub(crate) trait Kernels: Simd {
         job: &InputJob<'_>,
         v: &mut [f32],
     );
-    /// Transform-domain GEMM and output transform (+ bias, ReLU) for one output-channel group.
-    fn winograd_gemm_output(self, block: RegisterBlock, variant: Variant, job: GemmJob<'_, '_>);
+    /// Transform-domain GEMM and output transform (+ bias, ReLU) for one output-channel group,
+    /// on f32 or f16 transformed weights.
+    fn winograd_gemm_output<W: Weight>(
+        self,
+        block: RegisterBlock,
+        variant: Variant,
+        job: GemmJob<'_, '_, W>,
+    );
     /// Direct convolution (kernel 1 or 3, any stride) for one output-channel group, in `block`:
     /// `DIRECT`, `ALT`, the narrow form of either, or `FIRST`.
     fn direct(self, block: RegisterBlock, kernel: usize, job: DirectJob<'_>);
@@ -152,28 +158,28 @@ macro_rules! isa_kernels {
             }
 
             #[target_feature(enable = $feature)]
-            pub(super) fn winograd_gemm_output(
+            pub(super) fn winograd_gemm_output<W: crate::simd::Weight>(
                 tok: $token,
                 block: RegisterBlock,
                 variant: Variant,
-                job: GemmJob<'_, '_>,
+                job: GemmJob<'_, '_, W>,
             ) {
                 match block_kind::<$token>(block, <$token as crate::arch::Kernels>::MAIN) {
                     BlockKind::Alt => {
-                        kernels::winograd::gemm_output::<$token, $ac, $ar>(tok, variant, job)
+                        kernels::winograd::gemm_output::<$token, $ac, $ar, W>(tok, variant, job)
                     }
                     BlockKind::AltNarrow => {
-                        kernels::winograd::gemm_output::<$token, { $ac - 1 }, $ar>(
+                        kernels::winograd::gemm_output::<$token, { $ac - 1 }, $ar, W>(
                             tok, variant, job,
                         )
                     }
                     BlockKind::MainNarrow => {
-                        kernels::winograd::gemm_output::<$token, { $mc - 1 }, $mr>(
+                        kernels::winograd::gemm_output::<$token, { $mc - 1 }, $mr, W>(
                             tok, variant, job,
                         )
                     }
                     BlockKind::Main => {
-                        kernels::winograd::gemm_output::<$token, $mc, $mr>(tok, variant, job)
+                        kernels::winograd::gemm_output::<$token, $mc, $mr, W>(tok, variant, job)
                     }
                 }
             }
@@ -234,11 +240,11 @@ macro_rules! isa_kernels {
                 unsafe { entry::winograd_input(self, block, variant, job, v) }
             }
 
-            fn winograd_gemm_output(
+            fn winograd_gemm_output<W: crate::simd::Weight>(
                 self,
                 block: crate::arch::RegisterBlock,
                 variant: crate::transforms::Variant,
-                job: crate::kernels::GemmJob<'_, '_>,
+                job: crate::kernels::GemmJob<'_, '_, W>,
             ) {
                 // SAFETY: `self` is a capability token, created only after detecting the features.
                 unsafe { entry::winograd_gemm_output(self, block, variant, job) }
@@ -299,23 +305,23 @@ macro_rules! isa_kernels {
                 }
             }
 
-            fn winograd_gemm_output(
+            fn winograd_gemm_output<W: crate::simd::Weight>(
                 self,
                 block: crate::arch::RegisterBlock,
                 variant: crate::transforms::Variant,
-                job: crate::kernels::GemmJob<'_, '_>,
+                job: crate::kernels::GemmJob<'_, '_, W>,
             ) {
                 use crate::arch::{BlockKind, block_kind};
                 use crate::kernels::winograd::gemm_output;
                 match block_kind::<$token>(block, <$token as crate::arch::Kernels>::MAIN) {
-                    BlockKind::Alt => gemm_output::<$token, $ac, $ar>(self, variant, job),
+                    BlockKind::Alt => gemm_output::<$token, $ac, $ar, W>(self, variant, job),
                     BlockKind::AltNarrow => {
-                        gemm_output::<$token, { $ac - 1 }, $ar>(self, variant, job)
+                        gemm_output::<$token, { $ac - 1 }, $ar, W>(self, variant, job)
                     }
                     BlockKind::MainNarrow => {
-                        gemm_output::<$token, { $mc - 1 }, $mr>(self, variant, job)
+                        gemm_output::<$token, { $mc - 1 }, $mr, W>(self, variant, job)
                     }
-                    BlockKind::Main => gemm_output::<$token, $mc, $mr>(self, variant, job),
+                    BlockKind::Main => gemm_output::<$token, $mc, $mr, W>(self, variant, job),
                 }
             }
 

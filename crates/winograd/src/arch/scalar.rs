@@ -26,6 +26,11 @@ impl Simd for Scalar {
         v
     }
     #[inline(always)]
+    fn load_f16(self, src: &[half::f16]) -> [f32; 4] {
+        let src = &src[..4];
+        std::array::from_fn(|i| src[i].to_f32())
+    }
+    #[inline(always)]
     fn store(self, dst: &mut [f32], v: [f32; 4]) {
         dst[..4].copy_from_slice(&v);
     }

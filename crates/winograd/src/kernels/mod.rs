@@ -21,8 +21,11 @@ use crate::simd::Simd;
 pub(crate) use direct::DirectJob;
 pub(crate) use winograd::{GemmJob, InputJob};
 
-/// f32 values per 64-byte cache line (the unit of the kernels' software prefetches).
-pub(crate) const LINE_FLOATS: usize = 16;
+/// Bytes per cache line (the unit of the kernels' software prefetches).
+pub(crate) const LINE_BYTES: usize = 64;
+
+/// f32 values per cache line.
+pub(crate) const LINE_FLOATS: usize = LINE_BYTES / size_of::<f32>();
 
 /// `relu?(v + bias)`.
 #[inline(always)]

@@ -11,8 +11,8 @@
 //!    `R·L` output channels in lanes and each `V` value broadcast; then for each tile
 //!    `Y = Aᵀ·M·A`, plus bias, ReLU, stored into the NCHWc output (clipped at the borders).
 
-use super::{Band, LINE_FLOATS, epilogue};
-use crate::simd::Simd;
+use super::{Band, LINE_BYTES, epilogue};
+use crate::simd::{Simd, Weight};
 use crate::transforms::Variant;
 
 /// A variant's shape and its 1-D transforms, written out with shared subexpressions (the way
@@ -357,12 +357,12 @@ pub(crate) const SUPER_BLOCK: usize = 8;
 
 /// One output-channel group's share of a Winograd convolution of one image, or of a pass over
 /// several small images whose tile blocks form one super-block (weight reuse across images).
-pub(crate) struct GemmJob<'a, 'b> {
-    /// The group's transformed weights `[α²][k_len][R·L]`.
-    pub u: &'a [f32],
+pub(crate) struct GemmJob<'a, 'b, W = f32> {
+    /// The group's transformed weights `[α²][k_len][R·L]` (f32, or f16 widened as loaded).
+    pub u: &'a [W],
     /// The next group's transformed weights (empty for the last): its first panel is
     /// prefetched while the last position of this group computes.
-    pub next_u: &'a [f32],
+    pub next_u: &'a [W],
     /// First input channel the group reads.
     pub k_start: usize,
     /// Input channels the group reads.
@@ -400,20 +400,23 @@ pub(crate) struct GemmJob<'a, 'b> {
 
 /// Runs [`GemmJob`] with an `NT`-tile × `R`-vector register block.
 #[inline(always)]
-pub(crate) fn gemm_output<S: Simd, const NT: usize, const R: usize>(
+pub(crate) fn gemm_output<S: Simd, const NT: usize, const R: usize, W: Weight>(
     s: S,
     variant: Variant,
-    job: GemmJob<'_, '_>,
+    job: GemmJob<'_, '_, W>,
 ) {
     match variant {
-        Variant::F23 => gemm_output_tile::<S, F23, NT, R>(s, job),
-        Variant::F43 => gemm_output_tile::<S, F43, NT, R>(s, job),
-        Variant::F63 => gemm_output_tile::<S, F63, NT, R>(s, job),
+        Variant::F23 => gemm_output_tile::<S, F23, NT, R, W>(s, job),
+        Variant::F43 => gemm_output_tile::<S, F43, NT, R, W>(s, job),
+        Variant::F63 => gemm_output_tile::<S, F63, NT, R, W>(s, job),
     }
 }
 
 #[inline(always)]
-fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job: GemmJob<'_, '_>) {
+fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight>(
+    s: S,
+    job: GemmJob<'_, '_, W>,
+) {
     let l = S::LANES;
     let a2 = T::A * T::A;
     let rl = R * l;
@@ -437,6 +440,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
         m,
     } = job;
     let block_len = a2 * NT * cin_pad;
+    let line = LINE_BYTES / size_of::<W>();
     // Tiles are numbered across the images, `image_tiles` per image (the last block of each
     // padded). The bands' tiles, and the register blocks that hold them (a block straddling two
     // bands is computed by both; only its own tiles are stored).
@@ -470,7 +474,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                 Some(rest) if !rest.is_empty() => rest,
                 _ => next_u,
             };
-            let next_lines = next.len().min(k_len * rl).div_ceil(LINE_FLOATS);
+            let next_lines = next.len().min(k_len * rl).div_ceil(line);
             let spread = vsuper.len() / block_len * k_len >= 2 * next_lines;
             // Reduction step `step` of the super-block prefetches line `step` (or `step / 2`
             // at even steps where spread; an odd group start skips a line, a hint only).
@@ -490,9 +494,9 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                     let w_block = &ub[k0 * rl..][..(hi - lo) * rl];
                     let prefetch = |i: usize| {
                         let step = first_step + k0 + i;
-                        let line = if spread { step / 2 } else { step };
-                        if line < next_lines {
-                            s.prefetch_l2(next, line * LINE_FLOATS);
+                        let next_line = if spread { step / 2 } else { step };
+                        if next_line < next_lines {
+                            s.prefetch_l2(next, next_line * line);
                         }
                     };
                     if hi - lo == l {
@@ -502,14 +506,14 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
                             if !spread || lane % 2 == 0 {
                                 prefetch(lane);
                             }
-                            gemm_step::<S, NT, R>(s, &mut acc, chunk, lane, wk);
+                            gemm_step::<S, NT, R, W>(s, &mut acc, chunk, lane, wk);
                         }
                     } else {
                         for (i, wk) in w_block.chunks_exact(rl).enumerate() {
                             if !spread || i % 2 == 0 {
                                 prefetch(i);
                             }
-                            gemm_step::<S, NT, R>(s, &mut acc, chunk, lo + i, wk);
+                            gemm_step::<S, NT, R, W>(s, &mut acc, chunk, lo + i, wk);
                         }
                     }
                 }
@@ -551,15 +555,15 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize>(s: S, job
 /// One reduction step of the GEMM register block: `acc[t] += w · chunk[t·L + lane]` for the
 /// `NT` tiles, `w` the `R` weight vectors of input channel `lane` of the chunk's block.
 #[inline(always)]
-fn gemm_step<S: Simd, const NT: usize, const R: usize>(
+fn gemm_step<S: Simd, const NT: usize, const R: usize, W: Weight>(
     s: S,
     acc: &mut [[S::V; R]; NT],
     chunk: &[f32],
     lane: usize,
-    wk: &[f32],
+    wk: &[W],
 ) {
     let l = S::LANES;
-    let w: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+    let w: [S::V; R] = std::array::from_fn(|r| W::load(s, &wk[r * l..]));
     for (t, acc_t) in acc.iter_mut().enumerate() {
         let x = s.splat(chunk[t * l + lane]);
         for r in 0..R {

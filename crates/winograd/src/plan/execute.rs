@@ -142,8 +142,7 @@ impl Conv2dPlan {
                     for_each_band(par, band, m_j, geo.bands, m_tile, &|mut band, m_band| {
                         let mut band = band.reborrow();
                         let outs = std::slice::from_mut(&mut band);
-                        let job = self.gemm_job(geo, &wg, j, (v, 0), (outs, SUPER_BLOCK), m_band);
-                        k.winograd_gemm_output(geo.block, wg.variant, job)
+                        self.gemm(k, geo, &wg, j, (v, 0), (outs, SUPER_BLOCK), m_band)
                     })
                 });
             }
@@ -199,23 +198,59 @@ impl Conv2dPlan {
         }
     }
 
-    /// Output-channel group `j`'s GEMM and output transform: on the transformed input `v`, which
-    /// starts at tile block `v_first_block`, into the rows `outs` of the group's planes (one band
-    /// per image), `super_blocks` register blocks per weight panel read.
-    pub(super) fn gemm_job<'a, 'b>(
+    /// Runs output-channel group `j`'s GEMM and output transform: on the transformed input `v`,
+    /// which starts at tile block `v_first_block`, into the rows `outs` of the group's planes
+    /// (one band per image), `super_blocks` register blocks per weight panel read; on the
+    /// plan's f32 or f16 weights.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one GEMM job, each named at the call"
+    )]
+    pub(super) fn gemm<'a, 'b, K: Kernels>(
+        &'a self,
+        k: K,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        j: usize,
+        v: (&'a [f32], usize),
+        outs: (&'b mut [Band<'a>], usize),
+        m: &'b mut [f32],
+    ) {
+        let p = &self.packed;
+        match p.half {
+            Some(_) => {
+                let u = (p.group_weights_f16(j), p.next_group_weights_f16(j));
+                let job = self.gemm_job(geo, wg, j, u, v, outs, m);
+                k.winograd_gemm_output(geo.block, wg.variant, job)
+            }
+            None => {
+                let u = (p.group_weights(j), p.next_group_weights(j));
+                let job = self.gemm_job(geo, wg, j, u, v, outs, m);
+                k.winograd_gemm_output(geo.block, wg.variant, job)
+            }
+        }
+    }
+
+    /// The job of [`Conv2dPlan::gemm`] on the group's weights `u` and the next group's `next_u`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one GEMM job, each named at the call"
+    )]
+    fn gemm_job<'a, 'b, W>(
         &'a self,
         geo: &Geometry,
         wg: &WinoGeometry,
         j: usize,
+        (u, next_u): (&'a [W], &'a [W]),
         (v, v_first_block): (&'a [f32], usize),
         (outs, super_blocks): (&'b mut [Band<'a>], usize),
         m: &'b mut [f32],
-    ) -> GemmJob<'a, 'b> {
+    ) -> GemmJob<'a, 'b, W> {
         let g = &self.packed.groups[j];
         let lanes = self.tiles.lanes;
         GemmJob {
-            u: self.packed.group_weights(j),
-            next_u: self.packed.next_group_weights(j),
+            u,
+            next_u,
             k_start: g.k_start,
             k_len: g.k_len,
             v,
@@ -279,8 +314,7 @@ impl Conv2dPlan {
                 for j in 0..self.packed.groups.len() {
                     let mut out = rows.group(j * planes_per_group, planes_per_group);
                     let outs = (std::slice::from_mut(&mut out), SUPER_BLOCK);
-                    let job = self.gemm_job(geo, &wg, j, (v, first_block), outs, &mut *m);
-                    k.winograd_gemm_output(geo.block, wg.variant, job);
+                    self.gemm(k, geo, &wg, j, (v, first_block), outs, &mut *m);
                 }
             },
         );
@@ -365,8 +399,7 @@ impl Conv2dPlan {
                                 Band::whole(planes, geo.out_h, row_len)
                             });
                         let outs = (&mut bands[..images], blocks);
-                        let job = self.gemm_job(geo, wg, j, (v, 0), outs, &mut *m);
-                        k.winograd_gemm_output(geo.block, wg.variant, job);
+                        self.gemm(k, geo, wg, j, (v, 0), outs, &mut *m);
                     }
                 }
             },

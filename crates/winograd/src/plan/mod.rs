@@ -16,7 +16,7 @@ mod schedule;
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::blocked_to_nchw;
 use crate::transforms::Variant;
-use crate::{Algorithm, ConvError, Isa, Parallelism, PlanOptions, auto};
+use crate::{Algorithm, ConvError, Isa, Parallelism, PlanOptions, Precision, auto};
 use dispatch::{TileShape, Token};
 use reparam_tensor::{
     ALIGN_BYTES, ALIGN_FLOATS, AlignedVec, BlockedTensor, BlockedView, BlockedViewMut, ConvSpec,
@@ -47,6 +47,7 @@ pub struct Conv2dPlan {
     token: Token,
     tiles: TileShape,
     parallelism: Parallelism,
+    precision: Precision,
     packed: Packed,
     scratch: Mutex<AlignedVec>,
 }
@@ -139,17 +140,18 @@ impl Conv2dPlan {
             (Algorithm::Auto, false) => auto::choose(&spec, options.input_hw),
             (a, _) => a,
         };
-        Self::with_algorithm(spec, weight, epilogue, algorithm, isa, options.parallelism)
+        Self::with_algorithm(spec, weight, epilogue, algorithm, isa, options)
     }
 
-    /// Builds a plan for a concrete algorithm and ISA (used by [`Conv2dPlan::new`] and autotune).
+    /// Builds a plan for a concrete algorithm and ISA (used by [`Conv2dPlan::new`] and autotune),
+    /// with the parallelism and precision of `options`.
     pub(crate) fn with_algorithm(
         spec: ConvSpec,
         weight: &Tensor,
         epilogue: &Epilogue,
         algorithm: Algorithm,
         isa: Isa,
-        parallelism: Parallelism,
+        options: &PlanOptions,
     ) -> Result<Self, ConvError> {
         let token = Token::new(isa)?;
         let tiles = token.shape(&spec, variant_of(algorithm).is_none());
@@ -172,14 +174,23 @@ impl Conv2dPlan {
                         ),
                     });
                 }
-                pack_winograd(
+                let packed = pack_winograd(
                     &spec,
                     weight,
                     bias,
                     tiles.block.oc_vecs * tiles.lanes,
                     variant,
-                )
+                );
+                match options.precision {
+                    Precision::F32 => packed,
+                    Precision::F16Weights => packed.into_f16()?,
+                }
             }
+        };
+        // Direct convolution keeps f32 weights whatever was asked (see `Precision`).
+        let precision = match packed.half {
+            Some(_) => Precision::F16Weights,
+            None => Precision::F32,
         };
         Ok(Self {
             spec,
@@ -188,7 +199,8 @@ impl Conv2dPlan {
             isa,
             token,
             tiles,
-            parallelism,
+            parallelism: options.parallelism,
+            precision,
             packed,
             scratch: Mutex::new(AlignedVec::default()),
         })
@@ -209,16 +221,26 @@ impl Conv2dPlan {
         self.isa
     }
 
+    /// The precision its weights are stored in: [`PlanOptions::precision`] for Winograd plans,
+    /// always [`Precision::F32`] for direct convolution.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// The micro-kernel that runs inputs of shape `input` in the current rayon pool, named as
     /// `<algorithm>-<isa>-<columns>x<vectors>`: `direct-avx512f-10x2` is direct convolution on
     /// AVX-512F with register blocks of 10 output pixels × 2 vectors of output channels,
     /// `winograd-f43-avx2fma-6x2` F(4,3) with blocks of 6 tiles × 2 vectors. The block can
     /// depend on the input size (a narrower one where it pads less) and, through the row bands,
-    /// on the pool's thread count.
+    /// on the pool's thread count. F16 weights add `-f16w`.
     pub fn kernel_name(&self, input: Shape) -> Result<String, ConvError> {
         let block = self.geometry(input)?.block;
+        let suffix = match self.precision {
+            Precision::F32 => "",
+            Precision::F16Weights => "-f16w",
+        };
         Ok(format!(
-            "{}-{}-{}x{}",
+            "{}-{}-{}x{}{suffix}",
             self.algorithm.name(),
             self.isa.name(),
             block.columns,
@@ -234,7 +256,7 @@ impl Conv2dPlan {
 
     /// Bytes of packed (transformed) weights the plan streams per run.
     pub fn packed_weight_bytes(&self) -> usize {
-        self.packed.weights.len() * 4
+        self.packed.weight_bytes()
     }
 
     /// Output shape for an input shape (validates the channel count and size).

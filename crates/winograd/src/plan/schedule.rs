@@ -192,7 +192,7 @@ impl Conv2dPlan {
                 };
                 let block_len = a2 * block.columns * c.div_ceil(lanes) * lanes;
                 let planes = self.spec.out_channels.div_ceil(lanes);
-                let weight_bytes = self.packed.weights.len() * 4;
+                let weight_bytes = self.packed.weight_bytes();
                 let v_bytes = tiles.div_ceil(block.columns) * block_len * 4;
                 let band_major = threads >= 2
                     && tiles_y >= 2

@@ -8,6 +8,7 @@
 //! | [`layers`] | every RepVGG-A0 and -B0 layer at 224x224 input, every eligible algorithm |
 //! | [`accuracy`] | the measured Winograd error at C = 192, with bounds that fail if it grows |
 //! | [`threads`] | bitwise-identical results for any thread count |
+//! | [`precision`] | f16 transformed weights against their own bound; sizes, names, range errors |
 //! | [`api`] | scratch, blocked layout, typed errors, `Auto`, autotune, `REPARAM_ISA` |
 //!
 //! # Tolerance
@@ -26,6 +27,7 @@ mod accuracy;
 mod api;
 mod edge;
 mod layers;
+mod precision;
 mod sweep;
 mod threads;
 

@@ -112,6 +112,7 @@ pub fn layers(
         sweep: CpuSweep {
             algorithm: args.algorithm.unwrap_or(Algorithm::Auto),
             isa: resolve_isa(args.isa)?,
+            precision: args.precision.unwrap_or_default(),
             batch: args.batch,
             blocked: args.layout.as_deref() != Some("nchw"),
             repeats: args.repeats,
@@ -251,8 +252,8 @@ fn write_header(out: &mut dyn Write, args: &LayersArgs, setup: &Setup) -> Result
     };
     writeln!(
         out,
-        "kernels:   reparam-winograd, ISA {}, algorithm {algorithm}, {threads} (rayon pool)",
-        setup.sweep.isa
+        "kernels:   reparam-winograd, ISA {}, algorithm {algorithm}, {} Winograd weights, {threads} (rayon pool)",
+        setup.sweep.isa, setup.sweep.precision
     )?;
     let layout = if setup.sweep.blocked {
         "blocked NCHWc (no conversions, as inside a network: the first layer reads the NCHW \
@@ -478,6 +479,24 @@ mod tests {
 
     /// A small, fast sweep: A0 at 16x16, one timed run per layer, scalar kernels.
     const QUICK: [&str; 6] = ["--input-size", "16", "--repeats", "1", "--isa", "scalar"];
+
+    #[test]
+    fn f16_weights_name_their_winograd_kernels() {
+        let args = [&QUICK[..], &["--json", "--precision", "f16-weights"]].concat();
+        let rows = run_json(&args);
+        let rows = rows.as_array().expect("a JSON array");
+        for row in rows {
+            let kernel = row["kernel"].as_str().unwrap();
+            let winograd = row["algorithm"].as_str().unwrap().starts_with("winograd");
+            assert_eq!(kernel.ends_with("-f16w"), winograd, "{row}");
+        }
+        assert!(
+            rows.iter()
+                .any(|r| r["kernel"].as_str().unwrap().ends_with("-f16w")),
+            "no Winograd layer in the sweep"
+        );
+        assert!(parse(&["--precision", "bf16"]).is_err());
+    }
 
     #[test]
     fn json_rows_have_every_key() {

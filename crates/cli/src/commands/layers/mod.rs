@@ -17,14 +17,14 @@ pub mod gpu;
 pub mod peer;
 
 use crate::args::{
-    parse_algorithm, parse_batch, parse_input_size, parse_isa, parse_peak, parse_repeats,
-    parse_threads,
+    parse_algorithm, parse_batch, parse_input_size, parse_isa, parse_peak, parse_precision,
+    parse_repeats, parse_threads,
 };
 use crate::error::CliError;
 use crate::source;
 use clap::{Args, ValueEnum};
 use gpu::{KernelChoice, parse_kernel_choice};
-use reparam_winograd::{Algorithm, ConvError, Isa};
+use reparam_winograd::{Algorithm, ConvError, Isa, Precision};
 use repvgg::stats::InputSize;
 use repvgg::sweep::{self, Layer};
 use serde::Serialize;
@@ -84,6 +84,10 @@ pub struct LayersArgs {
     /// this CPU has]. Fails if the CPU lacks it.
     #[arg(long, value_name = "ISA", value_parser = parse_isa)]
     pub isa: Option<Isa>,
+    /// CPU: storage of the Winograd layers' transformed weights, f32 or f16-weights (half the
+    /// bytes, widened to f32 as loaded; direct layers stay f32) [default: f32].
+    #[arg(long, value_name = "P", value_parser = parse_precision)]
+    pub precision: Option<Precision>,
     /// CPU: FMA peak for the `% peak` column, in GFLOP/s for all threads together [default:
     /// threads × 150, the AVX-512 peak per core of the development machine].
     #[arg(long, value_name = "X", value_parser = parse_peak)]
@@ -138,6 +142,7 @@ impl LayersArgs {
                 given(self.threads.is_some(), "--threads"),
                 given(self.algorithm.is_some(), "--algorithm"),
                 given(self.isa.is_some(), "--isa"),
+                given(self.precision.is_some(), "--precision"),
                 given(self.peak_gflops.is_some(), "--peak-gflops"),
                 given(self.layout.is_some(), "--layout"),
                 given(self.peer.is_some(), "--peer"),
@@ -322,6 +327,9 @@ mod tests {
             e.contains("--threads, --isa does not apply to --backend gpu"),
             "{e}"
         );
+        let args = parse(&["--backend", "gpu", "--precision", "f16"]).unwrap();
+        let e = model_layers(&args).unwrap_err().to_string();
+        assert!(e.contains("--precision does not apply"), "{e}");
         assert!(e.contains("hint: "), "{e}");
     }
 

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::graph::{Graph, Op, ValueId};
 use ops::Dense;
 use reparam_tensor::{AlignedVec, BlockedView, BlockedViewMut, Shape, Tensor, blocked_len};
-use reparam_winograd::{Conv2dPlan, ConvInput, Isa, Parallelism, PlanOptions};
+use reparam_winograd::{Conv2dPlan, ConvInput, Isa, Parallelism, PlanOptions, Precision};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,9 @@ pub struct CpuOptions {
     pub outputs: Outputs,
     /// Time every step of every run ([`Cpu::profile`]).
     pub profile: bool,
+    /// Storage precision of the Winograd convs' transformed weights
+    /// ([`reparam_winograd::Precision`]); f32 by default.
+    pub precision: Precision,
 }
 
 impl Default for CpuOptions {
@@ -52,6 +55,7 @@ impl Default for CpuOptions {
             autotune: false,
             outputs: Outputs::default(),
             profile: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -193,6 +197,23 @@ impl Cpu {
             .fold(1.0, f64::max)
     }
 
+    /// The `(rel_L2, max rᵢ)` terms the conv plans' weight precision adds to a network
+    /// tolerance: [`Precision::error_terms`] of each plan for its algorithm's error factor,
+    /// summed over the convs (each layer's relative error passes on to the next, so they add at
+    /// most linearly, as in `Tolerance::for_network`); zero with f32 weights.
+    pub fn weight_error_terms(&self) -> (f64, f64) {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.kernel {
+                Kernel::Conv(plan) => Some(
+                    plan.precision()
+                        .error_terms(plan.algorithm().error_factor()),
+                ),
+                _ => None,
+            })
+            .fold((0.0, 0.0), |(l2, max), (a, b)| (l2 + a, max + b))
+    }
+
     /// Per step, the time it took in the last run (with [`CpuOptions::profile`]).
     pub fn profile(&self) -> Option<&[Duration]> {
         self.profile.as_deref()
@@ -325,6 +346,7 @@ fn prepare_step(
                     parallelism: Parallelism::Rayon,
                     input_hw: Some((h, w)),
                     autotune: options.autotune,
+                    precision: options.precision,
                     ..PlanOptions::default()
                 },
             )?;

@@ -39,6 +39,26 @@ impl Simd for Neon {
         unsafe { vld1q_f32(src.as_ptr()) }
     }
     #[inline(always)]
+    fn load_f16(self, src: &[half::f16]) -> float32x4_t {
+        let src = &src[..4];
+        // f16 → f32 with integer NEON (stable Rust has no f16 vector intrinsics): the exponent
+        // and mantissa bits shifted into f32 position read as 2⁻¹¹² times the f16 value, for
+        // normal and subnormal f16 alike, so one multiply by 2¹¹² (exact) rebiases them (`0x7780_0000` is 2¹¹²); the sign
+        // is or-ed back. Infinities and NaNs, which packing refuses, are not handled.
+        // SAFETY: the token proves NEON; `src` holds 4 f16 (8 bytes, checked by the slice above);
+        // `vld1` needs no alignment.
+        unsafe {
+            let h = vmovl_u16(vld1_u16(src.as_ptr().cast()));
+            let sign = vshlq_n_u32::<16>(vandq_u32(h, vdupq_n_u32(0x8000)));
+            let bits = vshlq_n_u32::<13>(vandq_u32(h, vdupq_n_u32(0x7fff)));
+            let value = vmulq_f32(
+                vreinterpretq_f32_u32(bits),
+                vdupq_n_f32(f32::from_bits(0x7780_0000)),
+            );
+            vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(value), sign))
+        }
+    }
+    #[inline(always)]
     fn store(self, dst: &mut [f32], v: float32x4_t) {
         let dst = &mut dst[..4];
         // SAFETY: the token proves NEON; `dst` holds 4 writable floats.

@@ -43,6 +43,13 @@ impl Simd for Avx512f {
         unsafe { _mm512_loadu_ps(src.as_ptr()) }
     }
     #[inline(always)]
+    fn load_f16(self, src: &[half::f16]) -> __m512 {
+        let src = &src[..16];
+        // SAFETY: the token proves AVX-512F (whose `vcvtph2ps` takes 16 halves); `src` holds 16
+        // f16 (32 bytes, checked by the slice above); `loadu` needs no alignment.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().cast())) }
+    }
+    #[inline(always)]
     fn store(self, dst: &mut [f32], v: __m512) {
         let dst = &mut dst[..16];
         // SAFETY: the token proves AVX-512F; `dst` holds 16 writable floats.
@@ -74,7 +81,7 @@ impl Simd for Avx512f {
         unsafe { _mm512_max_ps(a, b) }
     }
     #[inline(always)]
-    fn prefetch_l2(self, src: &[f32], index: usize) {
+    fn prefetch_l2<T>(self, src: &[T], index: usize) {
         // `wrapping_add` computes the address without asserting it is in bounds; the prefetch
         // instruction reads nothing and never faults, whatever the address.
         let p = src.as_ptr().wrapping_add(index).cast::<i8>();
