@@ -38,8 +38,8 @@ const LARGE_BATCH: usize = 8;
 
 /// The weight precisions timed for `algorithm` on `layer`: f32, plus f16 for the Winograd
 /// algorithm `auto` chooses there.
-fn precisions(layer: &ModelLayer, algorithm: Algorithm) -> &'static [Precision] {
-    let chosen = auto::choose(&layer.layer.spec, Some(layer.layer.input_hw));
+fn precisions(layer: &ModelLayer, algorithm: Algorithm, isa: Isa) -> &'static [Precision] {
+    let chosen = auto::choose(&layer.layer.spec, Some(layer.layer.input_hw), isa);
     if algorithm != Algorithm::Direct && algorithm == chosen {
         &[Precision::F32, Precision::F16Weights]
     } else {
@@ -109,7 +109,7 @@ pub fn conv3x3(c: &mut Criterion) {
             for &isa in &isas {
                 for (algorithm, &precision) in algorithms(layer)
                     .iter()
-                    .flat_map(|&a| precisions(layer, a).iter().map(move |p| (a, p)))
+                    .flat_map(|&a| precisions(layer, a, isa).iter().map(move |p| (a, p)))
                 {
                     let options = PlanOptions {
                         algorithm,

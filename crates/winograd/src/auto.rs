@@ -17,6 +17,13 @@ pub const F63_MIN_SIDE: usize = 36;
 /// many hundredths of F(4,3)'s (see [`choose`]).
 pub const F63_MAX_WORK_PERCENT: usize = 93;
 
+/// On AVX2+FMA: smallest output side at which F(6,3) beat F(4,3) (see [`choose`]).
+pub const F63_MIN_SIDE_AVX2: usize = 28;
+
+/// On AVX2+FMA: F(6,3) is chosen (from [`F63_MIN_SIDE_AVX2`] on) when its work is at most this
+/// many hundredths of F(4,3)'s.
+pub const F63_MAX_WORK_PERCENT_AVX2: usize = 110;
+
 /// Tiles per register block assumed when comparing the variants' work (the AVX-512 and NEON
 /// blocks; a block's unused columns are computed too).
 const BLOCK_TILES: usize = 8;
@@ -28,7 +35,8 @@ fn winograd_work(h: usize, w: usize, m: usize) -> usize {
     (h.div_ceil(m) * w.div_ceil(m)).div_ceil(BLOCK_TILES) * BLOCK_TILES * alpha * alpha
 }
 
-/// Picks an algorithm for `spec` at output size `input_hw` (`None`: [`DEFAULT_HW`]).
+/// Picks an algorithm for `spec` at output size `input_hw` (`None`: [`DEFAULT_HW`]) for plans
+/// on `isa`.
 ///
 /// Rules: Winograd only for 3x3 / stride 1 / padding 1 with at least 8 input and output channels
 /// per group (below that the transforms dominate); then F(6,3) when the smaller output side is
@@ -84,8 +92,23 @@ fn winograd_work(h: usize, w: usize, m: usize) -> usize {
 /// keeps F(4,3)). F(6,3)'s error is about 4x F(4,3)'s (`src/tests/accuracy.rs`: 2.6e-6 against 6.9e-7
 /// relative L2 at 192 channels), within the tolerance the tests hold every variant to.
 ///
+/// On AVX2+FMA the F(6,3) rule starts at [`F63_MIN_SIDE_AVX2`] with [`F63_MAX_WORK_PERCENT_AVX2`]
+/// (at 28x28 F(6,3)'s work is 1.02x F(4,3)'s; at 32, 1.11x, so F(4,3) stays): measured
+/// 2026-12-07 on the AMD EPYC Zen 3 VM (family 25 model 1, 2 vCPUs, AVX2+FMA, no AVX-512), in
+/// process (an F(4,3) and an F(6,3) plan of the same layer run alternately, blocked NCHWc,
+/// median of 24 rounds of 5 runs, two runs each), F(4,3)'s time over F(6,3)'s:
+///
+/// | layer | 1 thread | 2 threads |
+/// |---|---|---|
+/// | 96→96 @28 | 1.09, 1.09 | 1.37, 1.08 |
+/// | 128→128 @28 | 1.10, 1.09 | 1.24, 1.28 |
+/// | 192→192 @14 | 0.92 | 0.96 |
+///
+/// in line with the Intel VM's AVX2 figure above (1.10–1.11x at 96→96 @28). On AVX-512 and
+/// NEON (and scalar) the general rule holds.
+///
 /// Re-measure and update these tables when the kernels change.
-pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
+pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>, isa: Isa) -> Algorithm {
     let winograd_ok = spec.kernel == 3
         && spec.stride == 1
         && spec.padding == 1
@@ -95,8 +118,12 @@ pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>) -> Algorithm {
         return Algorithm::Direct;
     }
     let (h, w) = input_hw.unwrap_or(DEFAULT_HW);
-    if h.min(w) >= F63_MIN_SIDE
-        && 100 * winograd_work(h, w, 6) <= F63_MAX_WORK_PERCENT * winograd_work(h, w, 4)
+    let (f63_min_side, f63_max_work) = match isa {
+        Isa::Avx2Fma => (F63_MIN_SIDE_AVX2, F63_MAX_WORK_PERCENT_AVX2),
+        _ => (F63_MIN_SIDE, F63_MAX_WORK_PERCENT),
+    };
+    if h.min(w) >= f63_min_side
+        && 100 * winograd_work(h, w, 6) <= f63_max_work * winograd_work(h, w, 4)
     {
         Algorithm::WinogradF63
     } else if h.min(w) >= F43_MIN_SIDE {
@@ -155,6 +182,7 @@ mod tests {
     #[test]
     fn rules() {
         let s1 = ConvSpec::conv3x3(192, 192, 1, 1);
+        let choose = |spec: &ConvSpec, hw| choose(spec, hw, Isa::Avx512f);
         assert_eq!(choose(&s1, Some((14, 14))), Algorithm::WinogradF43);
         assert_eq!(choose(&s1, Some((7, 7))), Algorithm::WinogradF23);
         assert_eq!(choose(&s1, Some((28, 28))), Algorithm::WinogradF43);
@@ -178,6 +206,20 @@ mod tests {
         assert_eq!(
             choose(&ConvSpec::conv1x1(64, 64, 1, 1), None),
             Algorithm::Direct
+        );
+    }
+
+    #[test]
+    fn avx2_takes_f63_from_28() {
+        let s1 = ConvSpec::conv3x3(96, 96, 1, 1);
+        let avx2 = |side| choose(&s1, Some((side, side)), Isa::Avx2Fma);
+        assert_eq!(avx2(28), Algorithm::WinogradF63);
+        assert_eq!(avx2(32), Algorithm::WinogradF43);
+        assert_eq!(avx2(14), Algorithm::WinogradF43);
+        assert_eq!(avx2(56), Algorithm::WinogradF63);
+        assert_eq!(
+            choose(&s1, Some((28, 28)), Isa::Neon),
+            Algorithm::WinogradF43
         );
     }
 }

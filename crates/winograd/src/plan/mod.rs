@@ -137,7 +137,7 @@ impl Conv2dPlan {
             (Algorithm::Auto, true) => {
                 return auto::autotune(spec, weight, epilogue, options, isa);
             }
-            (Algorithm::Auto, false) => auto::choose(&spec, options.input_hw),
+            (Algorithm::Auto, false) => auto::choose(&spec, options.input_hw, isa),
             (a, _) => a,
         };
         Self::with_algorithm(spec, weight, epilogue, algorithm, isa, options)

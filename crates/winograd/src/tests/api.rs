@@ -595,7 +595,7 @@ fn auto_chooses_a_valid_algorithm() {
                     chosen == Algorithm::Direct || winograd_eligible(&spec),
                     "{ctx}"
                 );
-                assert_eq!(chosen, crate::auto::choose(&spec, hint), "{ctx}");
+                assert_eq!(chosen, crate::auto::choose(&spec, hint, isa), "{ctx}");
                 check_plan(&plan, &data.x, &expected, &tolerance(&spec, chosen), &ctx)
                     .unwrap_or_else(|m| panic!("{m}"));
             }
