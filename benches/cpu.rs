@@ -8,7 +8,8 @@
 //!   lacks is reported as SKIPPED on stderr, never silently dropped);
 //! - rayon pools of 1 and 2 threads (`-t1`, `-t2`);
 //! - f32 weights, and for the Winograd algorithm `auto` picks on a stride-1 layer also f16
-//!   transformed weights (`Precision::F16Weights`; kernel ids end in `-f16w`).
+//!   transformed weights (`Precision::F16Weights`; kernel ids end in `-f16w`) and, on AVX-512F
+//!   CPUs with AVX512-BF16, bf16 operands (`Precision::Bf16`; ids end in `-bf16`).
 //!
 //! The layout is the one the network engine runs (and `reparam layers` times by default):
 //! NCHWc activations in and out (the block width the plan picks for its ISA); the stem, which
@@ -36,14 +37,17 @@ const THREADS: [usize; 2] = [1, 2];
 /// The batch stride-1 layers are also timed at (activations leave L2).
 const LARGE_BATCH: usize = 8;
 
-/// The weight precisions timed for `algorithm` on `layer`: f32, plus f16 for the Winograd
-/// algorithm `auto` chooses there.
-fn precisions(layer: &ModelLayer, algorithm: Algorithm, isa: Isa) -> &'static [Precision] {
+/// The precisions timed for `algorithm` on `layer`: f32, plus f16 weights and (where `isa`
+/// runs it) bf16 for the Winograd algorithm `auto` chooses there.
+fn precisions(layer: &ModelLayer, algorithm: Algorithm, isa: Isa) -> Vec<Precision> {
     let chosen = auto::choose(&layer.layer.spec, Some(layer.layer.input_hw), isa);
     if algorithm != Algorithm::Direct && algorithm == chosen {
-        &[Precision::F32, Precision::F16Weights]
+        [Precision::F32, Precision::F16Weights, Precision::Bf16]
+            .into_iter()
+            .filter(|p| p.runs_on(isa))
+            .collect()
     } else {
-        &[Precision::F32]
+        vec![Precision::F32]
     }
 }
 
@@ -107,9 +111,9 @@ pub fn conv3x3(c: &mut Criterion) {
             };
             group.throughput(Throughput::Elements(layer.flops(batch)));
             for &isa in &isas {
-                for (algorithm, &precision) in algorithms(layer)
+                for (algorithm, precision) in algorithms(layer)
                     .iter()
-                    .flat_map(|&a| precisions(layer, a, isa).iter().map(move |p| (a, p)))
+                    .flat_map(|&a| precisions(layer, a, isa).into_iter().map(move |p| (a, p)))
                 {
                     let options = PlanOptions {
                         algorithm,

@@ -119,11 +119,13 @@ fn full_size_a0_and_b0_run_on_the_cpu_engine_as_on_the_reference() {
     }
 }
 
-/// F16 Winograd weights: full-size A0 (plain) against the reference within the network bound
-/// plus the f16 terms of every Winograd conv (`Cpu::weight_error_terms`: `Σ fᵢ·u₁₆` on rel_L2,
-/// `Σ 8·fᵢ·u₁₆` on max rᵢ, `u₁₆ = 2⁻¹¹`, `fᵢ` the conv's algorithm factor).
+/// Reduced precision: full-size A0 (plain) against the reference within the network bound plus
+/// the terms of every Winograd conv (`Cpu::weight_error_terms`: for f16 weights `Σ fᵢ·u₁₆` on
+/// rel_L2 and `Σ 8·fᵢ·u₁₆` on max rᵢ, `u₁₆ = 2⁻¹¹`; for bf16 operands `Σ 2·fᵢ·u_bf16` and
+/// `Σ 16·fᵢ·u_bf16`, `u_bf16 = 2⁻⁸`; `fᵢ` the conv's algorithm factor). bf16 runs where the
+/// engine's ISA is AVX-512F and the CPU has AVX512-BF16, and prints a visible `SKIP` otherwise.
 #[test]
-fn full_size_a0_with_f16_weights_stays_within_its_bound() {
+fn full_size_a0_in_reduced_precision_stays_within_its_bound() {
     let train = TrainNet::random(&Config::official("a0").expect("config"), 13);
     let x = random_input([1, 3, 224, 224], 13);
     let graph = Graph::deployed(&train, Form::Plain).expect("graph");
@@ -136,24 +138,30 @@ fn full_size_a0_with_f16_weights_stays_within_its_bound() {
             precision,
             ..CpuOptions::default()
         };
-        Cpu::new(&graph, &options).expect("prepare the CPU engine")
+        Cpu::new(&graph, &options)
     };
-    let mut f16 = engine(Precision::F16Weights);
-    let f32_bound = tolerance(&graph, &f16);
-    let (l2, max) = f16.weight_error_terms();
-    let tol = Tolerance::new(f32_bound.max_rel + max, f32_bound.rel_l2 + l2);
-    let got = f16.run(&x).expect("CPU run").logits.clone();
-    let f32_logits = engine(Precision::F32)
-        .run(&x)
-        .expect("CPU run")
-        .logits
-        .clone();
-    assert_ne!(got, f32_logits, "f16 weights gave the f32 logits");
-    let cmp = assert_close(&got, &want.logits, &tol, "a0 plain, f16 weights");
-    println!(
-        "a0 plain 224x224, f16 weights: logits {cmp} (bound rel_L2 {:.1e}, max r {:.1e})",
-        tol.rel_l2, tol.max_rel
-    );
+    let mut f32_engine = engine(Precision::F32).expect("prepare the CPU engine");
+    let f32_logits = f32_engine.run(&x).expect("CPU run").logits.clone();
+    for precision in [Precision::F16Weights, Precision::Bf16] {
+        if !precision.runs_on(f32_engine.isa()) {
+            eprintln!(
+                "SKIP full_size_a0_in_reduced_precision_stays_within_its_bound ({precision}): not available on {}",
+                f32_engine.isa()
+            );
+            continue;
+        }
+        let mut reduced = engine(precision).expect("prepare the CPU engine");
+        let f32_bound = tolerance(&graph, &reduced);
+        let (l2, max) = reduced.weight_error_terms();
+        let tol = Tolerance::new(f32_bound.max_rel + max, f32_bound.rel_l2 + l2);
+        let got = reduced.run(&x).expect("CPU run").logits.clone();
+        assert_ne!(got, f32_logits, "{precision} gave the f32 logits");
+        let cmp = assert_close(&got, &want.logits, &tol, &format!("a0 plain, {precision}"));
+        println!(
+            "a0 plain 224x224, {precision}: logits {cmp} (bound rel_L2 {:.1e}, max r {:.1e})",
+            tol.rel_l2, tol.max_rel
+        );
+    }
 }
 
 #[test]

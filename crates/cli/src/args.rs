@@ -110,7 +110,7 @@ pub fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     Algorithm::parse(s).map_err(|e| e.to_string())
 }
 
-/// `f32` or `f16-weights` (also `f16`).
+/// `f32`, `f16-weights` (also `f16`) or `bf16`.
 pub fn parse_precision(s: &str) -> Result<Precision, String> {
     Precision::parse(s).map_err(|e| e.to_string())
 }

@@ -33,11 +33,19 @@ pub enum ConvError {
         /// The value given.
         value: String,
     },
-    /// A precision name that is neither `f32` nor `f16-weights`.
-    #[error("`{value}` is not a weight precision; use f32 or f16-weights")]
+    /// A precision name that is not `f32`, `f16-weights` or `bf16`.
+    #[error("`{value}` is not a precision; use f32, f16-weights or bf16")]
     UnknownPrecision {
         /// The value given.
         value: String,
+    },
+    /// The requested precision has no kernel for this plan's ISA or convolution.
+    #[error("precision {precision} cannot run here: {reason}")]
+    PrecisionUnavailable {
+        /// The precision asked for.
+        precision: &'static str,
+        /// Why (the missing CPU feature, or the convolution's shape).
+        reason: String,
     },
     /// A (transformed) weight does not fit the requested storage precision.
     #[error(

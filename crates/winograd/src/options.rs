@@ -87,8 +87,9 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// The storage precision of a plan's Winograd transformed weights. Activations, accumulation
-/// and direct convolution stay f32 whatever this says.
+/// The precision of a plan's Winograd transform-domain GEMM operands. Accumulation, the
+/// transforms, the activations between layers and direct convolution stay f32 whatever this
+/// says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Precision {
     /// f32 transformed weights: the default, and the reference for every accuracy and speed
@@ -103,22 +104,43 @@ pub enum Precision {
     /// is refused with [`ConvError::WeightOutOfRange`]. Plans with direct convolution keep f32
     /// weights ([`crate::Conv2dPlan::precision`] reports it).
     F16Weights,
+    /// Both GEMM operands in bf16, on CPUs with AVX512-BF16: the transformed weights are stored
+    /// as bf16 pairs (round to nearest even) and each tile block of transformed input is
+    /// rounded to bf16 (`vcvtne2ps2bf16`) before its GEMM, which runs `vdpbf16ps` (two input
+    /// channels per instruction, products exact, f32 accumulation): half the weight and input
+    /// bytes and half the instructions of f32. Each product carries a relative error up to
+    /// `2·u_bf16` (`u_bf16 = 2⁻⁸`); the tests bound the result by [`Precision::error_terms`].
+    /// Without AVX512-BF16 (or with another ISA forced), or for a layer with an odd number of
+    /// input channels per group, a Winograd plan is refused with
+    /// [`ConvError::PrecisionUnavailable`]; direct convolution keeps f32.
+    Bf16,
 }
 
 impl Precision {
-    /// Name used in kernel names, options and reports: `f32`, `f16-weights`.
+    /// Name used in kernel names, options and reports: `f32`, `f16-weights`, `bf16`.
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::F16Weights => "f16-weights",
+            Self::Bf16 => "bf16",
         }
     }
 
-    /// Parses `f32` or `f16-weights` (also `f16`).
+    /// Whether Winograd plans on `isa` can run this precision on this CPU: f32 and f16 weights
+    /// everywhere; bf16 on AVX-512F with AVX512-BF16.
+    pub fn runs_on(self, isa: Isa) -> bool {
+        match self {
+            Self::F32 | Self::F16Weights => true,
+            Self::Bf16 => isa == Isa::Avx512f && crate::arch::Bf16Gemm::detect().is_some(),
+        }
+    }
+
+    /// Parses `f32`, `f16-weights` (also `f16`) or `bf16`.
     pub fn parse(value: &str) -> Result<Self, ConvError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "f32" => Ok(Self::F32),
             "f16" | "f16-weights" => Ok(Self::F16Weights),
+            "bf16" => Ok(Self::Bf16),
             _ => Err(ConvError::UnknownPrecision {
                 value: value.to_string(),
             }),
@@ -132,13 +154,23 @@ impl Precision {
     /// error up to `u₁₆`, of random sign, so the output's relative error is about `u₁₆/√3`
     /// whatever the reduction length (no `√K` growth: the perturbations scale with the terms,
     /// as the output does); the Winograd output transform amplifies it as it amplifies f32
-    /// rounding, hence the factor `f`. Measured on the test sweep: see `tests/precision.rs`.
+    /// rounding, hence the factor `f`. For bf16 both factors of every term are rounded, each
+    /// by up to `u_bf16 = 2⁻⁸`: the same argument gives `(2·f·u_bf16, 16·f·u_bf16)`. Measured on
+    /// the test sweep: see `tests/precision.rs`.
     pub fn error_terms(self, algorithm_factor: f64) -> (f64, f64) {
         match self {
             Self::F32 => (0.0, 0.0),
             Self::F16Weights => {
                 let u16 = f64::from(half::f16::EPSILON.to_f32()) / 2.0;
                 (algorithm_factor * u16, 8.0 * algorithm_factor * u16)
+            }
+            Self::Bf16 => {
+                let u_bf16 = f64::from(half::bf16::EPSILON.to_f32()) / 2.0;
+                let per_term = 2.0 * u_bf16;
+                (
+                    algorithm_factor * per_term,
+                    8.0 * algorithm_factor * per_term,
+                )
             }
         }
     }

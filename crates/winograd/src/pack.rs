@@ -34,20 +34,43 @@ pub(crate) struct Packed {
     pub groups: Vec<OcGroup>,
     /// All groups' weights, concatenated; the buffer starts on a cache line and every group's
     /// offset is a multiple of its `R·L` width, so every weight vector is vector-aligned. Empty
-    /// once converted to [`Packed::half`].
+    /// once converted to [`Packed::half`] or [`Packed::pairs`].
     pub weights: AlignedVec,
     /// The weights as f16 ([`Precision::F16Weights`]), in place of `weights`.
-    pub half: Option<HalfWeights>,
+    pub half: Option<NarrowWeights<f16>>,
+    /// The Winograd weights as bf16 pairs ([`Precision::Bf16`]), in place of `weights`.
+    pub pairs: Option<NarrowWeights<u32>>,
     /// Bias per group, `R·L` each (zero padded).
     pub bias: Vec<f32>,
 }
 
-/// Packed weights stored as f16: the f32 layout, starting on a cache line of `data`.
+/// Packed weights in a narrower element than f32, starting on a cache line of `data`: f16 in
+/// the f32 layout, or bf16 pairs (`u32`) in the f32 layout with the reduction axis halved.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct HalfWeights {
-    data: Vec<f16>,
+pub(crate) struct NarrowWeights<T> {
+    data: Vec<T>,
     /// Index of the first weight in `data` (its first cache-line boundary).
     base: usize,
+}
+
+impl<T: Copy + Default> NarrowWeights<T> {
+    /// `len` zeros, starting on a cache line.
+    fn zeros(len: usize) -> Self {
+        let slack = ALIGN_BYTES / size_of::<T>();
+        let data = vec![T::default(); len + slack];
+        let base = data.as_ptr().align_offset(ALIGN_BYTES).min(slack);
+        Self { data, base }
+    }
+
+    /// The `len` elements from `offset` on.
+    fn slice(&self, offset: usize, len: usize) -> &[T] {
+        &self.data[self.base + offset..][..len]
+    }
+
+    /// The `len` elements from `offset` on, writable.
+    fn slice_mut(&mut self, offset: usize, len: usize) -> &mut [T] {
+        &mut self.data[self.base + offset..][..len]
+    }
 }
 
 impl Packed {
@@ -55,12 +78,10 @@ impl Packed {
     /// that rounds to infinity is a [`ConvError::WeightOutOfRange`].
     pub fn into_f16(mut self) -> Result<Self, ConvError> {
         let len: usize = self.groups.iter().map(|g| g.len).sum();
-        let slack = ALIGN_BYTES / size_of::<f16>();
-        let mut data = vec![f16::ZERO; len + slack];
-        let base = data.as_ptr().align_offset(ALIGN_BYTES).min(slack);
+        let mut half = NarrowWeights::<f16>::zeros(len);
         for (j, g) in self.groups.iter().enumerate() {
             let src = &self.weights[g.offset..][..g.len];
-            let dst = &mut data[base + g.offset..][..g.len];
+            let dst = half.slice_mut(g.offset, g.len);
             for (i, (d, &w)) in dst.iter_mut().zip(src).enumerate() {
                 *d = f16::from_f32(w);
                 if d.is_infinite() {
@@ -74,15 +95,60 @@ impl Packed {
             }
         }
         self.weights = AlignedVec::default();
-        self.half = Some(HalfWeights { data, base });
+        self.half = Some(half);
+        Ok(self)
+    }
+
+    /// The Winograd weights `[α²][k_len][R·L]` of every group as bf16 pairs
+    /// `[α²][k_len / 2][R·L]` (round to nearest even): the `u32` of step `p` and output channel
+    /// `o` holds channel `2p`'s weight in its low half and `2p + 1`'s in its high half. Every
+    /// group must read an even number of input channels from an even first one; the f32 copy
+    /// is dropped.
+    pub fn into_bf16_pairs(mut self, alpha2: usize) -> Result<Self, ConvError> {
+        let width = self.group_width;
+        if let Some(g) = self
+            .groups
+            .iter()
+            .find(|g| g.k_start % 2 + g.k_len % 2 != 0)
+        {
+            return Err(ConvError::PrecisionUnavailable {
+                precision: Precision::Bf16.name(),
+                reason: format!(
+                    "bf16 pairs need an even number of input channels per group (a group reads {} from channel {})",
+                    g.k_len, g.k_start
+                ),
+            });
+        }
+        let len: usize = self.groups.iter().map(|g| g.len / 2).sum();
+        let mut pairs = NarrowWeights::<u32>::zeros(len);
+        let bits = |w: f32| u32::from(half::bf16::from_f32(w).to_bits());
+        for g in &self.groups {
+            let src = &self.weights[g.offset..][..g.len];
+            let dst = pairs.slice_mut(g.offset / 2, g.len / 2);
+            let steps = g.k_len / 2;
+            for b in 0..alpha2 {
+                for p in 0..steps {
+                    let (even, odd) =
+                        src[(b * g.k_len + 2 * p) * width..][..2 * width].split_at(width);
+                    let row = &mut dst[(b * steps + p) * width..][..width];
+                    for ((d, &lo), &hi) in row.iter_mut().zip(even).zip(odd) {
+                        *d = bits(lo) | (bits(hi) << 16);
+                    }
+                }
+            }
+        }
+        self.weights = AlignedVec::default();
+        self.pairs = Some(pairs);
         Ok(self)
     }
 
     /// Bytes of stored weights.
     pub fn weight_bytes(&self) -> usize {
-        match &self.half {
-            Some(_) => self.groups.iter().map(|g| g.len).sum::<usize>() * size_of::<f16>(),
-            None => self.weights.len() * size_of::<f32>(),
+        let len = || self.groups.iter().map(|g| g.len).sum::<usize>();
+        match (&self.half, &self.pairs) {
+            (Some(_), _) => len() * size_of::<f16>(),
+            (_, Some(_)) => len() / 2 * size_of::<u32>(),
+            (None, None) => self.weights.len() * size_of::<f32>(),
         }
     }
 
@@ -90,8 +156,26 @@ impl Packed {
     pub fn group_weights_f16(&self, j: usize) -> &[f16] {
         let g = &self.groups[j];
         match &self.half {
-            Some(h) => &h.data[h.base + g.offset..][..g.len],
+            Some(h) => h.slice(g.offset, g.len),
             None => &[],
+        }
+    }
+
+    /// Group `j`'s bf16-pair weights (empty unless converted by [`Packed::into_bf16_pairs`]).
+    pub fn group_weights_bf16(&self, j: usize) -> &[u32] {
+        let g = &self.groups[j];
+        match &self.pairs {
+            Some(p) => p.slice(g.offset / 2, g.len / 2),
+            None => &[],
+        }
+    }
+
+    /// Group `j + 1`'s bf16-pair weights, or nothing after the last group.
+    pub fn next_group_weights_bf16(&self, j: usize) -> &[u32] {
+        if j + 1 < self.groups.len() {
+            self.group_weights_bf16(j + 1)
+        } else {
+            &[]
         }
     }
 
@@ -191,6 +275,7 @@ fn pack(
         groups,
         weights,
         half: None,
+        pairs: None,
         bias: packed_bias,
     }
 }

@@ -74,8 +74,10 @@ pub struct BenchArgs {
     /// Batch-norm ε used when loading a training-time checkpoint.
     #[arg(long, value_name = "E", default_value = "1e-5", value_parser = parse_bn_eps)]
     pub bn_eps: f64,
-    /// CPU engine: storage of the Winograd convs' transformed weights, f32 or f16-weights (half
-    /// the bytes, widened to f32 as loaded; the backend is then named `cpu-<isa>-f16w`).
+    /// CPU engine: precision of the Winograd convs' transform-domain GEMM: f32; f16-weights (half
+    /// the weight bytes, widened to f32 as loaded; the backend is then named `cpu-<isa>-f16w`);
+    /// or bf16 (weights and transformed inputs in bf16, `vdpbf16ps` on CPUs with AVX512-BF16;
+    /// `cpu-<isa>-bf16`).
     #[arg(long, value_name = "P", default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
 }
@@ -209,6 +211,7 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
             let backend = match args.precision {
                 Precision::F32 => engine.name(),
                 Precision::F16Weights => format!("{}-f16w", engine.name()),
+                Precision::Bf16 => format!("{}-bf16", engine.name()),
             };
             results.push(measure(
                 (&backend, *form, &config.name, threads, &isa),

@@ -65,7 +65,8 @@ pub struct RunArgs {
     /// Threads of the CPU engine [default: one per core].
     #[arg(long, value_name = "T", value_parser = parse_threads)]
     pub threads: Option<usize>,
-    /// CPU engine: storage of the Winograd convs' transformed weights, f32 or f16-weights.
+    /// CPU engine: precision of the Winograd convs' transform-domain GEMM, f32, f16-weights or
+    /// bf16 (on CPUs with AVX512-BF16).
     #[arg(long, value_name = "P", default_value = "f32", value_parser = parse_precision)]
     pub precision: reparam_winograd::Precision,
     /// GPU conv kernel with `--backend gpu`: auto, naive, direct, gemm, gemm-wide, winograd-f23

@@ -13,6 +13,35 @@ use crate::kernels::{DirectJob, GemmJob, InputJob};
 use crate::simd::{Simd, Weight};
 use crate::transforms::Variant;
 
+/// The capability token of the bf16-pair GEMM ([`crate::Precision::Bf16`]): AVX512-BF16 on
+/// x86-64.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::Avx512Bf16 as Bf16Gemm;
+
+/// The capability token of the bf16-pair GEMM ([`crate::Precision::Bf16`]): no such kernel on
+/// this target, so no value of it exists and no plan holds one.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bf16Gemm {}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Bf16Gemm {
+    /// Never available on this target.
+    pub(crate) fn detect() -> Option<Self> {
+        None
+    }
+
+    /// Unreachable: no value exists.
+    pub(crate) fn to_bf16_pairs(self, _: &mut [f32]) {
+        match self {}
+    }
+
+    /// Unreachable: no value exists.
+    pub(crate) fn gemm_output(self, _: RegisterBlock, _: Variant, _: GemmJob<'_, '_, u32>) {
+        match self {}
+    }
+}
+
 /// A micro-kernel register block: `columns` tiles (Winograd) or output pixels (direct), times
 /// `oc_vecs` vectors of output channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@
 use super::{Band, LINE_BYTES, epilogue};
 use crate::simd::{Simd, Weight};
 use crate::transforms::Variant;
+use std::marker::PhantomData;
 
 /// A variant's shape and its 1-D transforms, written out with shared subexpressions (the way
 /// NNPACK and ncnn write them) so each costs a handful of adds and FMAs. `tests` checks each
@@ -355,10 +356,63 @@ fn transform_window<S: Simd, T: Tile, const NT: usize, const CLIP: bool>(
 /// Register blocks per super-block of the GEMM loop of a single image (see [`gemm_output`]).
 pub(crate) const SUPER_BLOCK: usize = 8;
 
+/// How one reduction step of the GEMM register block multiplies: which weights it loads and how
+/// many input channels it consumes. [`PerChannel`] (f32 or f16 weights, one input channel per
+/// step, one FMA per accumulator) serves every ISA; the AVX512-BF16 token consumes two input
+/// channels per step with `vdpbf16ps` on bf16 pairs.
+pub(crate) trait Reduction<S: Simd>: Copy {
+    /// Input channels one step consumes (1, or 2 for bf16 pairs); a channel block holds
+    /// `L / CHANNELS` steps.
+    const CHANNELS: usize;
+    /// The element of the packed weights: `R·L` of them per step.
+    type Weight: Copy + Sync + 'static;
+    /// `acc[t] += Σ_c w[c] · x[t][c]` over the step's channels, for the `NT` tiles: `chunk` is
+    /// one channel block of the tiles' transformed input (`[t][L / CHANNELS]` elements of
+    /// `CHANNELS` values each), `index` the step within it, `wk` its `R·L` weights.
+    fn step<const NT: usize, const R: usize>(
+        self,
+        s: S,
+        acc: &mut [[S::V; R]; NT],
+        chunk: &[f32],
+        index: usize,
+        wk: &[Self::Weight],
+    );
+}
+
+/// One input channel per step, weights of type `W` loaded as f32 vectors (see [`gemm_step`]).
+pub(crate) struct PerChannel<W>(PhantomData<W>);
+
+impl<W> Clone for PerChannel<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W> Copy for PerChannel<W> {}
+
+impl<S: Simd, W: Weight> Reduction<S> for PerChannel<W> {
+    const CHANNELS: usize = 1;
+    type Weight = W;
+
+    #[inline(always)]
+    fn step<const NT: usize, const R: usize>(
+        self,
+        s: S,
+        acc: &mut [[S::V; R]; NT],
+        chunk: &[f32],
+        index: usize,
+        wk: &[W],
+    ) {
+        gemm_step::<S, NT, R, W>(s, acc, chunk, index, wk);
+    }
+}
+
 /// One output-channel group's share of a Winograd convolution of one image, or of a pass over
 /// several small images whose tile blocks form one super-block (weight reuse across images).
 pub(crate) struct GemmJob<'a, 'b, W = f32> {
-    /// The group's transformed weights `[α²][k_len][R·L]` (f32, or f16 widened as loaded).
+    /// The group's transformed weights `[α²][k_len / C][R·L]` for a reduction of `C` channels
+    /// per step (f32, or f16 widened as loaded; for bf16 pairs, channels `2i` and `2i + 1` of
+    /// an output channel in the low and high half of one `u32`).
     pub u: &'a [W],
     /// The next group's transformed weights (empty for the last): its first panel is
     /// prefetched while the last position of this group computes.
@@ -368,7 +422,9 @@ pub(crate) struct GemmJob<'a, 'b, W = f32> {
     /// Input channels the group reads.
     pub k_len: usize,
     /// The images' transformed input, `[images][image_blocks][α²][C_in/L][NT][L]`, from tile
-    /// block `v_first_block` on (the blocks of the output band at least).
+    /// block `v_first_block` on (the blocks of the output band at least). For a reduction of
+    /// `C` channels per step each block's values are packed `C` to an f32 slot (bf16 pairs)
+    /// in the first `1/C` of the block; blocks keep their f32 stride.
     pub v: &'a [f32],
     /// The first tile block `v` holds.
     pub v_first_block: usize,
@@ -398,26 +454,41 @@ pub(crate) struct GemmJob<'a, 'b, W = f32> {
     pub m: &'b mut [f32],
 }
 
-/// Runs [`GemmJob`] with an `NT`-tile × `R`-vector register block.
+/// Runs [`GemmJob`] with an `NT`-tile × `R`-vector register block, one input channel per step.
 #[inline(always)]
 pub(crate) fn gemm_output<S: Simd, const NT: usize, const R: usize, W: Weight>(
     s: S,
     variant: Variant,
     job: GemmJob<'_, '_, W>,
 ) {
+    gemm_output_with::<S, NT, R, PerChannel<W>>(s, PerChannel(PhantomData), variant, job);
+}
+
+/// Runs [`GemmJob`] with an `NT`-tile × `R`-vector register block and the reduction `red`.
+#[inline(always)]
+pub(crate) fn gemm_output_with<S: Simd, const NT: usize, const R: usize, Red: Reduction<S>>(
+    s: S,
+    red: Red,
+    variant: Variant,
+    job: GemmJob<'_, '_, Red::Weight>,
+) {
     match variant {
-        Variant::F23 => gemm_output_tile::<S, F23, NT, R, W>(s, job),
-        Variant::F43 => gemm_output_tile::<S, F43, NT, R, W>(s, job),
-        Variant::F63 => gemm_output_tile::<S, F63, NT, R, W>(s, job),
+        Variant::F23 => gemm_output_tile::<S, F23, NT, R, Red>(s, red, job),
+        Variant::F43 => gemm_output_tile::<S, F43, NT, R, Red>(s, red, job),
+        Variant::F63 => gemm_output_tile::<S, F63, NT, R, Red>(s, red, job),
     }
 }
 
 #[inline(always)]
-fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight>(
+fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, Red: Reduction<S>>(
     s: S,
-    job: GemmJob<'_, '_, W>,
+    red: Red,
+    job: GemmJob<'_, '_, Red::Weight>,
 ) {
     let l = S::LANES;
+    // Input channels per reduction step: a channel block is `l / c` steps, and the packed
+    // transformed input and weights hold `c` channels per element.
+    let c = Red::CHANNELS;
     let a2 = T::A * T::A;
     let rl = R * l;
     let GemmJob {
@@ -440,7 +511,9 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight
         m,
     } = job;
     let block_len = a2 * NT * cin_pad;
-    let line = LINE_BYTES / size_of::<W>();
+    let line = LINE_BYTES / size_of::<Red::Weight>();
+    // Rows of one position's weight panel (reduction steps over the group's channels).
+    let panel_steps = k_len / c;
     // Tiles are numbered across the images, `image_tiles` per image (the last block of each
     // padded). The bands' tiles, and the register blocks that hold them (a block straddling two
     // bands is computed by both; only its own tiles are stored).
@@ -461,7 +534,7 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight
     // once for all of them.
     for (sb, vsuper) in v.chunks(super_blocks * block_len).enumerate() {
         for b in 0..a2 {
-            let ub = &u[b * k_len * rl..][..k_len * rl];
+            let ub = &u[b * panel_steps * rl..][..panel_steps * rl];
             // The next position's panel, prefetched into L2 while this panel computes: at
             // batch 1 a panel is used by few tiles, and fetched on demand it arrives in a burst
             // the first register block waits for. One line per reduction step, or, where the
@@ -470,17 +543,17 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight
             // each), and one line per 6x2 step (64 B per 6 cycles) asks more than a core's
             // DRAM bandwidth, so the prefetches queue behind each other instead of overlapping
             // the FMAs (`docs/performance.md#spread-weight-prefetch`).
-            let next = match u.get((b + 1) * k_len * rl..) {
+            let next = match u.get((b + 1) * panel_steps * rl..) {
                 Some(rest) if !rest.is_empty() => rest,
                 _ => next_u,
             };
-            let next_lines = next.len().min(k_len * rl).div_ceil(line);
-            let spread = vsuper.len() / block_len * k_len >= 2 * next_lines;
+            let next_lines = next.len().min(panel_steps * rl).div_ceil(line);
+            let spread = vsuper.len() / block_len * panel_steps >= 2 * next_lines;
             // Reduction step `step` of the super-block prefetches line `step` (or `step / 2`
             // at even steps where spread; an odd group start skips a line, a hint only).
             for (tb, vblk) in vsuper.chunks_exact(block_len).enumerate() {
-                let vb = &vblk[b * NT * cin_pad..][..NT * cin_pad];
-                let first_step = tb * k_len;
+                let vb = &vblk[b * NT * cin_pad / c..][..NT * cin_pad / c];
+                let first_step = tb * panel_steps;
                 let mut acc = [[s.zero(); R]; NT];
                 // Per channel block, the NT tiles' L lanes lie side by side (`[cb][t][lane]`):
                 // tile t's input channel cb·L + lane is `chunk[t·L + lane]`, a constant offset per
@@ -489,9 +562,11 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight
                     // Lanes of this channel block inside the group's input range.
                     let lo = k_start.max(cb * l) - cb * l;
                     let hi = (k_start + k_len).min(cb * l + l) - cb * l;
-                    let chunk = &vb[cb * NT * l..][..NT * l];
-                    let k0 = cb * l + lo - k_start;
-                    let w_block = &ub[k0 * rl..][..(hi - lo) * rl];
+                    let chunk = &vb[cb * NT * l / c..][..NT * l / c];
+                    // The block's first step within the group (`lo`, `k_start` and the group's
+                    // length are multiples of `c`: the plan checks it for bf16 pairs).
+                    let k0 = (cb * l + lo - k_start) / c;
+                    let w_block = &ub[k0 * rl..][..(hi - lo) / c * rl];
                     let prefetch = |i: usize| {
                         let step = first_step + k0 + i;
                         let next_line = if spread { step / 2 } else { step };
@@ -500,20 +575,20 @@ fn gemm_output_tile<S: Simd, T: Tile, const NT: usize, const R: usize, W: Weight
                         }
                     };
                     if hi - lo == l {
-                        // A whole channel block: `lane < L` is a constant bound, so the reads
-                        // of `chunk` need no bounds checks.
-                        for (lane, wk) in w_block.chunks_exact(rl).enumerate().take(l) {
-                            if !spread || lane % 2 == 0 {
-                                prefetch(lane);
+                        // A whole channel block: `step < L / c` is a constant bound, so the
+                        // reads of `chunk` need no bounds checks.
+                        for (step, wk) in w_block.chunks_exact(rl).enumerate().take(l / c) {
+                            if !spread || step % 2 == 0 {
+                                prefetch(step);
                             }
-                            gemm_step::<S, NT, R, W>(s, &mut acc, chunk, lane, wk);
+                            red.step::<NT, R>(s, &mut acc, chunk, step, wk);
                         }
                     } else {
                         for (i, wk) in w_block.chunks_exact(rl).enumerate() {
                             if !spread || i % 2 == 0 {
                                 prefetch(i);
                             }
-                            gemm_step::<S, NT, R, W>(s, &mut acc, chunk, lo + i, wk);
+                            red.step::<NT, R>(s, &mut acc, chunk, lo / c + i, wk);
                         }
                     }
                 }

@@ -132,7 +132,7 @@ impl Conv2dPlan {
             Some(wg) => {
                 for_each_chunk(par, v, wg.block_len, |i, v_i| {
                     let job = self.input_job(geo, &wg, staged, i);
-                    k.winograd_input(geo.block, wg.variant, &job, v_i)
+                    self.input_transform(k, geo, &wg, &job, v_i)
                 });
                 let m_len = m.len() / self.packed.groups.len();
                 let v: &[f32] = v;
@@ -198,10 +198,26 @@ impl Conv2dPlan {
         }
     }
 
+    /// Transforms one tile block of input into `v_block`: in f32, then, for a bf16 plan, rounded
+    /// to bf16 pairs in place (the layout the bf16 GEMM reads).
+    pub(super) fn input_transform<K: Kernels>(
+        &self,
+        k: K,
+        geo: &Geometry,
+        wg: &WinoGeometry,
+        job: &InputJob<'_>,
+        v_block: &mut [f32],
+    ) {
+        k.winograd_input(geo.block, wg.variant, job, v_block);
+        if let Some(bf16) = self.bf16 {
+            bf16.to_bf16_pairs(v_block);
+        }
+    }
+
     /// Runs output-channel group `j`'s GEMM and output transform: on the transformed input `v`,
     /// which starts at tile block `v_first_block`, into the rows `outs` of the group's planes
     /// (one band per image), `super_blocks` register blocks per weight panel read; on the
-    /// plan's f32 or f16 weights.
+    /// plan's f32, f16 or bf16-pair weights.
     #[allow(
         clippy::too_many_arguments,
         reason = "the parts of one GEMM job, each named at the call"
@@ -217,6 +233,11 @@ impl Conv2dPlan {
         m: &'b mut [f32],
     ) {
         let p = &self.packed;
+        if let Some(bf16) = self.bf16 {
+            let u = (p.group_weights_bf16(j), p.next_group_weights_bf16(j));
+            let job = self.gemm_job(geo, wg, j, u, v, outs, m);
+            return bf16.gemm_output(geo.block, wg.variant, job);
+        }
         match p.half {
             Some(_) => {
                 let u = (p.group_weights_f16(j), p.next_group_weights_f16(j));
@@ -308,7 +329,7 @@ impl Conv2dPlan {
                     (first_block..end_tile.div_ceil(nt)).zip(v.chunks_exact_mut(wg.block_len))
                 {
                     let job = self.input_job(geo, &wg, input, i);
-                    k.winograd_input(geo.block, wg.variant, &job, v_i);
+                    self.input_transform(k, geo, &wg, &job, v_i);
                 }
                 let v: &[f32] = v;
                 for j in 0..self.packed.groups.len() {
@@ -380,12 +401,8 @@ impl Conv2dPlan {
                         let (image, block) =
                             (i0 + b / passes.image_blocks, b % passes.image_blocks);
                         let image = &input[image * in_len..][..in_len];
-                        k.winograd_input(
-                            geo.block,
-                            wg.variant,
-                            &self.input_job(geo, wg, image, block),
-                            v_b,
-                        );
+                        let job = self.input_job(geo, wg, image, block);
+                        self.input_transform(k, geo, wg, &job, v_b);
                     }
                     let v: &[f32] = &v[..blocks * wg.block_len];
                     for j in 0..self.packed.groups.len() {

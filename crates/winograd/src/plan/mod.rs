@@ -13,6 +13,7 @@ mod execute;
 mod parallel;
 mod schedule;
 
+use crate::arch::Bf16Gemm;
 use crate::pack::{Packed, pack_direct, pack_winograd};
 use crate::stage::blocked_to_nchw;
 use crate::transforms::Variant;
@@ -48,6 +49,8 @@ pub struct Conv2dPlan {
     tiles: TileShape,
     parallelism: Parallelism,
     precision: Precision,
+    /// The bf16-pair GEMM ([`Precision::Bf16`] Winograd plans only).
+    bf16: Option<Bf16Gemm>,
     packed: Packed,
     scratch: Mutex<AlignedVec>,
 }
@@ -184,13 +187,18 @@ impl Conv2dPlan {
                 match options.precision {
                     Precision::F32 => packed,
                     Precision::F16Weights => packed.into_f16()?,
+                    Precision::Bf16 => {
+                        bf16_gemm(isa)?;
+                        packed.into_bf16_pairs(variant.alpha() * variant.alpha())?
+                    }
                 }
             }
         };
         // Direct convolution keeps f32 weights whatever was asked (see `Precision`).
-        let precision = match packed.half {
-            Some(_) => Precision::F16Weights,
-            None => Precision::F32,
+        let (precision, bf16) = match (&packed.half, &packed.pairs) {
+            (Some(_), _) => (Precision::F16Weights, None),
+            (_, Some(_)) => (Precision::Bf16, Some(bf16_gemm(isa)?)),
+            (None, None) => (Precision::F32, None),
         };
         Ok(Self {
             spec,
@@ -201,6 +209,7 @@ impl Conv2dPlan {
             tiles,
             parallelism: options.parallelism,
             precision,
+            bf16,
             packed,
             scratch: Mutex::new(AlignedVec::default()),
         })
@@ -232,12 +241,13 @@ impl Conv2dPlan {
     /// AVX-512F with register blocks of 10 output pixels × 2 vectors of output channels,
     /// `winograd-f43-avx2fma-6x2` F(4,3) with blocks of 6 tiles × 2 vectors. The block can
     /// depend on the input size (a narrower one where it pads less) and, through the row bands,
-    /// on the pool's thread count. F16 weights add `-f16w`.
+    /// on the pool's thread count. F16 weights add `-f16w`, bf16 operands `-bf16`.
     pub fn kernel_name(&self, input: Shape) -> Result<String, ConvError> {
         let block = self.geometry(input)?.block;
         let suffix = match self.precision {
             Precision::F32 => "",
             Precision::F16Weights => "-f16w",
+            Precision::Bf16 => "-bf16",
         };
         Ok(format!(
             "{}-{}-{}x{}{suffix}",
@@ -451,4 +461,18 @@ fn variant_of(algorithm: Algorithm) -> Option<Variant> {
         Algorithm::WinogradF63 => Some(Variant::F63),
         Algorithm::Auto | Algorithm::Direct => None,
     }
+}
+
+/// The bf16-pair GEMM for plans on `isa`: it runs on AVX-512F CPUs with AVX512-BF16.
+fn bf16_gemm(isa: Isa) -> Result<Bf16Gemm, ConvError> {
+    let unavailable = |reason: String| ConvError::PrecisionUnavailable {
+        precision: Precision::Bf16.name(),
+        reason,
+    };
+    if isa != Isa::Avx512f {
+        return Err(unavailable(format!(
+            "the bf16 GEMM runs on avx512f with AVX512-BF16, and this plan's ISA is {isa}"
+        )));
+    }
+    Bf16Gemm::detect().ok_or_else(|| unavailable("this CPU has no AVX512-BF16".into()))
 }

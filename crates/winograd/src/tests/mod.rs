@@ -25,6 +25,7 @@
 
 mod accuracy;
 mod api;
+mod bf16;
 mod edge;
 mod layers;
 mod precision;

@@ -172,13 +172,13 @@ fn a_weight_beyond_f16_range_is_a_typed_error() {
 
 #[test]
 fn precision_names_parse_back() {
-    for p in [Precision::F32, Precision::F16Weights] {
+    for p in [Precision::F32, Precision::F16Weights, Precision::Bf16] {
         assert_eq!(Precision::parse(p.name()), Ok(p));
         assert_eq!(p.to_string(), p.name());
     }
     assert_eq!(Precision::parse("F16"), Ok(Precision::F16Weights));
     assert!(matches!(
-        Precision::parse("bf16"),
-        Err(ConvError::UnknownPrecision { value }) if value == "bf16"
+        Precision::parse("fp8"),
+        Err(ConvError::UnknownPrecision { value }) if value == "fp8"
     ));
 }

@@ -84,8 +84,9 @@ pub struct LayersArgs {
     /// this CPU has]. Fails if the CPU lacks it.
     #[arg(long, value_name = "ISA", value_parser = parse_isa)]
     pub isa: Option<Isa>,
-    /// CPU: storage of the Winograd layers' transformed weights, f32 or f16-weights (half the
-    /// bytes, widened to f32 as loaded; direct layers stay f32) [default: f32].
+    /// CPU: precision of the Winograd layers' transform-domain GEMM: f32, f16-weights (half the
+    /// weight bytes, widened to f32 as loaded) or bf16 (weights and transformed inputs in bf16,
+    /// `vdpbf16ps`, on CPUs with AVX512-BF16); direct layers stay f32 [default: f32].
     #[arg(long, value_name = "P", value_parser = parse_precision)]
     pub precision: Option<Precision>,
     /// CPU: FMA peak for the `% peak` column, in GFLOP/s for all threads together [default:
