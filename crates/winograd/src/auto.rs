@@ -107,6 +107,13 @@ fn winograd_work(h: usize, w: usize, m: usize) -> usize {
 /// in line with the Intel VM's AVX2 figure above (1.10–1.11x at 96→96 @28). On AVX-512 and
 /// NEON (and scalar) the general rule holds.
 ///
+/// The AMD EPYC Zen 4 VM (family 25 model 17, 2 vCPUs, AVX-512F executed as two 256-bit
+/// halves) needs no rule of its own: measured 2026-12-07 the same way (median of 40 rounds of 5
+/// runs), F(4,3)'s time over F(6,3)'s at 28x28 0.99–1.00x (64, 96, 128 ch) on 1 thread and
+/// 0.76–1.03x on 2, at 14x14 0.64–0.68x; at 56x56 1.07–1.12x; F(4,3)'s over F(2,3)'s at 14x14
+/// 0.75–0.80x: the thresholds above pick the fastest variant there too
+/// (`docs/performance.md#zen-4-avx-512f-avx512-bf16-per-layer-beside-ncnn`).
+///
 /// Re-measure and update these tables when the kernels change.
 pub fn choose(spec: &ConvSpec, input_hw: Option<(usize, usize)>, isa: Isa) -> Algorithm {
     let winograd_ok = spec.kernel == 3
