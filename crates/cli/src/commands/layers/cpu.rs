@@ -495,7 +495,7 @@ mod tests {
                 .any(|r| r["kernel"].as_str().unwrap().ends_with("-f16w")),
             "no Winograd layer in the sweep"
         );
-        assert!(parse(&["--precision", "bf16"]).is_err());
+        assert!(parse(&["--precision", "fp8"]).is_err());
     }
 
     #[test]
