@@ -11,6 +11,7 @@
 //! Winograd schedule: two phases, band-major on several threads, and multi-image passes for
 //! the batches of small images (the test checks that each was taken).
 
+use super::precision::assert_halves_bytes_and_changes_result;
 use super::{Data, Oracle, check_plan, options, same_bits, seed_of, tolerance, visible};
 use crate::{Algorithm, Conv2dPlan, ConvError, Isa, Parallelism, Precision};
 use rayon::ThreadPoolBuilder;
@@ -150,29 +151,9 @@ fn bf16_halves_the_stored_bytes_and_changes_the_result() {
     }
     let spec = ConvSpec::conv3x3(32, 32, 1, 1);
     let data = Data::network(&spec, [1, 32, 12, 12], 5);
-    let epilogue = Epilogue::bias_relu(data.bias.clone());
-    let isa = Isa::Avx512f;
     for algorithm in WINOGRAD {
-        let f32_plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options(algorithm, isa)).unwrap();
-        let bf16_plan =
-            Conv2dPlan::new(spec, &data.w, &epilogue, &bf16_options(algorithm, isa)).unwrap();
-        let context = format!("{algorithm}");
-        assert_eq!(
-            2 * bf16_plan.packed_weight_bytes(),
-            f32_plan.packed_weight_bytes(),
-            "{context}"
-        );
-        let name = bf16_plan.kernel_name(data.x.shape()).unwrap();
-        assert!(name.ends_with("-bf16"), "{context}: kernel name {name}");
-        let run = |plan: &Conv2dPlan| {
-            let mut out = Tensor::zeros(plan.output_shape(data.x.shape()).unwrap()).unwrap();
-            plan.run(&data.x, &mut out, None).unwrap();
-            out
-        };
-        assert!(
-            same_bits(&run(&bf16_plan), &run(&f32_plan), &context).is_err(),
-            "{context}: bf16 gave the f32 result bit for bit"
-        );
+        let bf16 = bf16_options(algorithm, Isa::Avx512f);
+        assert_halves_bytes_and_changes_result(spec, &data, &bf16, "-bf16");
     }
 }
 

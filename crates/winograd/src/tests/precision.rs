@@ -98,6 +98,38 @@ fn f16_weights_stay_within_their_bound() {
     }
 }
 
+/// A plan with `reduced` options (f16 weights or bf16) against the f32 plan of the same
+/// algorithm and ISA: half the stored weight bytes, a kernel name ending in `suffix`, and a
+/// result that differs from f32 in at least one bit.
+pub(super) fn assert_halves_bytes_and_changes_result(
+    spec: ConvSpec,
+    data: &Data,
+    reduced: &crate::PlanOptions,
+    suffix: &str,
+) {
+    let epilogue = Epilogue::bias_relu(data.bias.clone());
+    let (algorithm, isa) = (reduced.algorithm, reduced.isa.expect("an ISA"));
+    let f32_plan = Conv2dPlan::new(spec, &data.w, &epilogue, &options(algorithm, isa)).unwrap();
+    let plan = Conv2dPlan::new(spec, &data.w, &epilogue, reduced).unwrap();
+    let context = format!("{algorithm} on {isa}, {}", reduced.precision);
+    assert_eq!(
+        2 * plan.packed_weight_bytes(),
+        f32_plan.packed_weight_bytes(),
+        "{context}"
+    );
+    let name = plan.kernel_name(data.x.shape()).unwrap();
+    assert!(name.ends_with(suffix), "{context}: kernel name {name}");
+    let run = |plan: &Conv2dPlan| {
+        let mut out = Tensor::zeros(plan.output_shape(data.x.shape()).unwrap()).unwrap();
+        plan.run(&data.x, &mut out, None).unwrap();
+        out
+    };
+    assert!(
+        super::same_bits(&run(&plan), &run(&f32_plan), &context).is_err(),
+        "{context}: gave the f32 result bit for bit"
+    );
+}
+
 #[test]
 fn f16_weights_halve_the_stored_bytes_and_change_the_result() {
     let spec = ConvSpec::conv3x3(32, 32, 1, 1);
@@ -105,27 +137,8 @@ fn f16_weights_halve_the_stored_bytes_and_change_the_result() {
     let epilogue = Epilogue::bias_relu(data.bias.clone());
     for isa in tested_isas() {
         for algorithm in WINOGRAD {
-            let f32_plan =
-                Conv2dPlan::new(spec, &data.w, &epilogue, &options(algorithm, isa)).unwrap();
-            let f16_plan =
-                Conv2dPlan::new(spec, &data.w, &epilogue, &f16_options(algorithm, isa)).unwrap();
-            let context = format!("{algorithm} on {isa}");
-            assert_eq!(
-                2 * f16_plan.packed_weight_bytes(),
-                f32_plan.packed_weight_bytes(),
-                "{context}"
-            );
-            let name = f16_plan.kernel_name(data.x.shape()).unwrap();
-            assert!(name.ends_with("-f16w"), "{context}: kernel name {name}");
-            let run = |plan: &Conv2dPlan| {
-                let mut out = Tensor::zeros(plan.output_shape(data.x.shape()).unwrap()).unwrap();
-                plan.run(&data.x, &mut out, None).unwrap();
-                out
-            };
-            assert!(
-                super::same_bits(&run(&f16_plan), &run(&f32_plan), &context).is_err(),
-                "{context}: f16 weights gave the f32 result bit for bit"
-            );
+            let f16 = f16_options(algorithm, isa);
+            assert_halves_bytes_and_changes_result(spec, &data, &f16, "-f16w");
         }
         // Direct convolution keeps f32 weights and says so.
         let direct = Conv2dPlan::new(
