@@ -68,7 +68,7 @@ const WEIGHT_TOLERANCE: Tolerance = Tolerance {
     rel_l2: 2e-6,
 };
 
-fn fixture_path(fixture: &str, file: &str) -> PathBuf {
+pub(crate) fn fixture_path(fixture: &str, file: &str) -> PathBuf {
     [env!("CARGO_MANIFEST_DIR"), "fixtures", fixture, file]
         .iter()
         .collect()
@@ -76,7 +76,7 @@ fn fixture_path(fixture: &str, file: &str) -> PathBuf {
 
 /// Every tensor of a safetensors file as an f32 [`Tensor`], 1- and 2-D shapes padded with
 /// trailing unit axes to `[N, C, 1, 1]` (the layout of our logits and pooled features).
-fn read_tensors(fixture: &str, file: &str) -> BTreeMap<String, Tensor> {
+pub(crate) fn read_tensors(fixture: &str, file: &str) -> BTreeMap<String, Tensor> {
     let path = fixture_path(fixture, file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -6,3 +6,5 @@ mod cpu;
 mod equivalence;
 mod fixtures;
 mod gpu;
+mod images;
+mod pth;

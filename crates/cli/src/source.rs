@@ -18,15 +18,15 @@ pub fn known_models_hint() -> String {
     )
 }
 
-/// Loads a safetensors checkpoint, with messages that say what to do.
+/// Loads a checkpoint (safetensors or PyTorch `.pth`), with messages that say what to do.
 pub fn load_checkpoint(path: &Path, options: &LoadOptions) -> Result<Loaded, CliError> {
     if !path.exists() {
         return Err(CliError::new(format!("no such file: `{}`", path.display()))
-            .hint("pass the path to a .safetensors checkpoint"));
+            .hint("pass the path to a .safetensors or .pth checkpoint"));
     }
     if !path.is_file() {
         return Err(CliError::new(format!("`{}` is not a file", path.display()))
-            .hint("pass the path to a .safetensors checkpoint"));
+            .hint("pass the path to a .safetensors or .pth checkpoint"));
     }
     repvgg::checkpoint::load_file(path, options).map_err(|e| CliError::checkpoint(path, &e))
 }

@@ -136,6 +136,7 @@ fn help_for_every_command() {
         &["--help"][..],
         &["info", "--help"],
         &["fuse", "--help"],
+        &["convert", "--help"],
         &["run", "--help"],
         &["bench", "--help"],
         &["layers", "--help"],
@@ -569,4 +570,84 @@ fn layers_table_and_errors() {
     let e = fails(&["layers", "--isa", missing, "--input-size", "8"]);
     assert!(e.contains("this CPU does not support"), "{e}");
     assert!(e.contains("hint: this CPU has: "), "{e}");
+}
+
+fn image_fixture(name: &str) -> String {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "tests",
+        "fixtures",
+        "images",
+        name,
+    ]
+    .iter()
+    .collect();
+    path.to_str().expect("UTF-8 path").to_string()
+}
+
+#[test]
+fn run_classifies_images_with_imagenet_names() {
+    let (png, jpg) = (image_fixture("landscape.png"), image_fixture("photo.jpg"));
+    let stdout = ok(&["run", "--model", "a0", "--image", &png, "--image", &jpg]);
+    assert!(
+        stdout.contains("input:    2 image(s) [2, 3, 224, 224]"),
+        "{stdout}"
+    );
+    let lines = top5_lines(&stdout);
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("image 0 ({png}): top-5")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("image 1 ({jpg}): top-5")),
+        "{stdout}"
+    );
+    // A0 has 1000 classes: every entry carries its ImageNet name, `index name (logit)`.
+    let entries = lines[0].split_once(": top-5 class (logit): ").unwrap().1;
+    assert_eq!(entries.split(", ").count(), 5, "{stdout}");
+    assert!(
+        entries
+            .split(", ")
+            .all(|e| e.split(' ').count() >= 3 && e.ends_with(')')),
+        "{entries}"
+    );
+}
+
+#[test]
+fn bad_images_fail_naming_the_file() {
+    let stderr = fails(&["run", "--model", "a0", "--image", "/no/such/cat.jpg"]);
+    assert!(stderr.contains("/no/such/cat.jpg"), "{stderr}");
+    let dir = workdir("bad_images");
+    let text = dir.join("notes.png");
+    std::fs::write(&text, b"plain text, not a PNG").unwrap();
+    let stderr = fails(&["run", "--model", "a0", "--image", path_str(&text)]);
+    assert!(
+        stderr.contains("cannot decode image") && stderr.contains("notes.png"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn convert_a_pth_checkpoint_and_run_it() {
+    let dir = workdir("convert_pth");
+    let out = dir.join("tiny.safetensors");
+    let pth: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "tests",
+        "fixtures",
+        "tiny",
+    ]
+    .iter()
+    .collect::<PathBuf>()
+    .join("train_time_official.pth");
+    let stdout = ok(&["convert", path_str(&pth), path_str(&out)]);
+    assert!(stdout.contains("official naming"), "{stdout}");
+    let from_pth = ok(&["run", "--checkpoint", path_str(&pth), "--input-size", "33"]);
+    let from_st = ok(&["run", "--checkpoint", path_str(&out), "--input-size", "33"]);
+    assert_eq!(top5_lines(&from_pth), top5_lines(&from_st));
 }

@@ -27,6 +27,15 @@ pub enum CheckpointError {
     ///   `InvalidHeaderDeserialization`.
     #[error("not a valid safetensors file: {0}")]
     Format(#[from] safetensors::SafeTensorError),
+    /// The bytes are a zip archive but not a PyTorch checkpoint this crate reads: no
+    /// `data.pkl`, a pickle opcode or global outside what `torch.save` writes for a state dict,
+    /// a value that is not a tensor, a missing storage record, a view past its storage, an
+    /// unsupported storage type or byte order.
+    #[error("not a readable PyTorch checkpoint: {reason}")]
+    Torch {
+        /// What was found.
+        reason: String,
+    },
     /// The key names match neither the official nor the timm scheme, mix both, or mix keys with
     /// and without the `module.` prefix; also a file without tensors.
     #[error("cannot tell the key naming scheme: {reason}")]
@@ -115,6 +124,39 @@ pub enum CheckpointError {
         /// The form found.
         found: &'static str,
     },
+}
+
+/// Why an image could not be read or preprocessed. Every file-related variant names the file.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    /// Reading the file failed (missing, unreadable).
+    #[error("cannot read image `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a decodable JPEG or PNG (truncated, another format, corrupt).
+    #[error("cannot decode image `{path}`: {reason}")]
+    Decode {
+        /// The file.
+        path: String,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// A batch of no images was asked for.
+    #[error("no images given")]
+    NoImages,
+    /// The crop size is zero.
+    #[error("invalid crop size {crop}: it must be at least 1")]
+    BadCrop {
+        /// The requested crop.
+        crop: usize,
+    },
+    /// The batch does not form a tensor (too large).
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
 }
 
 /// Any error of the model crate.

@@ -15,6 +15,7 @@ mod error;
 pub mod exec;
 pub mod fold;
 pub mod graph;
+pub mod images;
 pub mod net;
 pub mod random;
 pub mod stats;
@@ -23,7 +24,7 @@ pub mod traffic;
 
 pub use checkpoint::{Checkpoint, LoadOptions, Loaded, Naming};
 pub use config::{BlockSpec, Config, ConfigError, StageConfig};
-pub use error::{CheckpointError, Error};
+pub use error::{CheckpointError, Error, ImageError};
 pub use exec::{Cpu, CpuOptions, Engine, Executor, Outputs, RunOutput};
 pub use fold::fuse;
 pub use graph::{Form, Graph};

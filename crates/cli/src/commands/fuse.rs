@@ -19,7 +19,7 @@ use std::time::Instant;
     reparam fuse model.safetensors deploy.safetensors --naming official"
 )]
 pub struct FuseArgs {
-    /// The training-time (multi-branch) safetensors checkpoint to read.
+    /// The training-time (multi-branch) checkpoint to read (safetensors or PyTorch `.pth`).
     #[arg(value_name = "IN")]
     pub input: PathBuf,
     /// Where to write the deployed checkpoint (F32 safetensors).

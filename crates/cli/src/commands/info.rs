@@ -21,7 +21,7 @@ use std::path::Path;
 )]
 pub struct InfoArgs {
     /// An official model (A0, A1, A2, B0, B1, B1g2, B1g4, B2, B2g2, B2g4, B3, B3g2, B3g4, D2se;
-    /// case-insensitive, `RepVGG-` prefix optional) or the path to a safetensors checkpoint.
+    /// case-insensitive, `RepVGG-` prefix optional) or the path to a checkpoint (safetensors or PyTorch `.pth`).
     /// Names are tried first: write `./a0` for a file called `a0`.
     #[arg(value_name = "MODEL|CHECKPOINT")]
     pub target: String,
@@ -54,7 +54,7 @@ pub fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 args.target
             ))
             .hint(format!(
-                "{}; or pass the path to a .safetensors checkpoint",
+                "{}; or pass the path to a .safetensors or .pth checkpoint",
                 source::known_models_hint()
             )));
         }

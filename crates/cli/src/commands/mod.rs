@@ -1,6 +1,7 @@
 //! The subcommands, one module each: arguments (clap derive) and the function that runs them.
 
 pub mod bench;
+pub mod convert;
 pub mod fuse;
 pub mod gpu;
 pub mod info;

@@ -11,6 +11,8 @@ use clap::{Args, ValueEnum};
 use reparam_tensor::Tensor;
 use reparam_wgsl::{GpuContext, GpuContextOptions, GpuConvOptions, GpuKernel};
 use repvgg::exec::Gpu;
+use repvgg::images::Preprocess;
+use repvgg::images::classes::{IMAGENET_CLASSES, imagenet_class};
 use repvgg::stats::{InputSize, ModelStats};
 use repvgg::{Checkpoint, Cpu, CpuOptions, Engine, Executor, Form, Graph, RunOutput};
 use std::io::Write;
@@ -27,6 +29,7 @@ const TOP_K: usize = 5;
     (seeded by --seed), so the command works without a download; without --input the image batch \
     is synthetic too (uniform in [-1, 1), seeded by --seed).\n\n\
     Examples:\n  reparam run --model a0\n  reparam run --model b1g4 --form multi-branch --input-size 64\n  \
+    reparam run --checkpoint repvgg_a0.safetensors --image cat.jpg --image dog.png\n  \
     reparam run --checkpoint repvgg_a0.safetensors --input image.safetensors --output logits.safetensors\n  \
     reparam run --model a0 --backend gpu --gpu-kernel gemm"
 )]
@@ -34,7 +37,8 @@ pub struct RunArgs {
     /// Official model with synthetic weights [default: a0].
     #[arg(long, value_name = "NAME", conflicts_with = "checkpoint")]
     pub model: Option<String>,
-    /// Safetensors checkpoint to run (training-time or deployed; official or timm names).
+    /// Checkpoint to run: safetensors or PyTorch `.pth` (training-time or deployed; official or
+    /// timm names).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Which form of the network to run; a deployed checkpoint runs only as plain.
@@ -44,6 +48,10 @@ pub struct RunArgs {
     /// (F32, F16 or BF16).
     #[arg(long, value_name = "X.safetensors", conflicts_with_all = ["batch", "input_size"])]
     pub input: Option<PathBuf>,
+    /// Image file (JPEG or PNG) to classify, preprocessed as timm evaluates RepVGG (shorter side
+    /// to 256, bilinear; center crop 224; ImageNet mean/std); repeat for a batch.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "batch", "input_size"])]
+    pub image: Vec<PathBuf>,
     /// Write the logits to this safetensors file under the key `logits`, shape [N, classes], F32.
     #[arg(long, value_name = "Y.safetensors")]
     pub output: Option<PathBuf>,
@@ -102,8 +110,12 @@ struct Timings {
 /// Runs `reparam run`.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if let Some(output) = &args.output {
-        for (what, path) in [("--checkpoint", &args.checkpoint), ("--input", &args.input)] {
-            if path.as_deref().is_some_and(|p| same_file(p, output)) {
+        let inputs = [("--checkpoint", &args.checkpoint), ("--input", &args.input)]
+            .into_iter()
+            .filter_map(|(what, path)| path.as_deref().map(|p| (what, p)))
+            .chain(args.image.iter().map(|p| ("--image", p.as_path())));
+        for (what, path) in inputs {
+            if same_file(path, output) {
                 return Err(CliError::new(format!(
                     "--output `{}` is the {what} file; refusing to overwrite it",
                     output.display()
@@ -171,7 +183,12 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
 
     writeln!(out)?;
     for (i, row) in logits.data().chunks(classes).enumerate() {
-        writeln!(out, "image {i}: {}", format_top(&top_k(row, TOP_K)))?;
+        let label = match args.image.get(i) {
+            Some(path) => format!("image {i} ({})", path.display()),
+            None => format!("image {i}"),
+        };
+        let names = classes == IMAGENET_CLASSES;
+        writeln!(out, "{label}: {}", format_top(&top_k(row, TOP_K), names))?;
     }
     writeln!(out)?;
     write_timings(out, &time, n)?;
@@ -293,6 +310,28 @@ fn load_net(args: &RunArgs) -> Result<(Checkpoint, String), CliError> {
 
 /// The image batch: read from `--input`, or synthetic; reports which on `out`.
 fn load_input(args: &RunArgs, channels: usize, out: &mut dyn Write) -> Result<Tensor, CliError> {
+    if !args.image.is_empty() {
+        let pre = Preprocess::timm_eval();
+        let input = pre
+            .load_batch(&args.image)
+            .map_err(|e| CliError::new(e.to_string()).hint("pass JPEG or PNG image files"))?;
+        if channels != 3 {
+            return Err(CliError::new(format!(
+                "the network takes {channels} input channels; images have 3"
+            ))
+            .hint("run this network on --input tensors instead"));
+        }
+        writeln!(
+            out,
+            "input:    {} image(s) {:?}, timm eval preprocessing (resize {}, center crop {}, \
+             ImageNet mean/std)",
+            args.image.len(),
+            input.shape(),
+            pre.resize_shorter(),
+            pre.crop()
+        )?;
+        return Ok(input);
+    }
     let input = match &args.input {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| CliError::read(path, &e))?;
@@ -386,9 +425,18 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
     ranked
 }
 
-/// `top-5: 417 (3.1416), 12 (2.9000), …`.
-pub fn format_top(top: &[(usize, f32)]) -> String {
-    let items: Vec<String> = top.iter().map(|(c, v)| format!("{c} ({v:.4})")).collect();
+/// `top-5 class (logit): 417 (3.1416), 12 (2.9000), …`; with `imagenet_names` each class also
+/// carries its ImageNet-1k name: `417 balloon (3.1416)`.
+pub fn format_top(top: &[(usize, f32)], imagenet_names: bool) -> String {
+    let items: Vec<String> = top
+        .iter()
+        .map(
+            |&(c, v)| match imagenet_class(c).filter(|_| imagenet_names) {
+                Some(class) => format!("{c} {} ({v:.4})", class.name()),
+                None => format!("{c} ({v:.4})"),
+            },
+        )
+        .collect();
     format!("top-{} class (logit): {}", top.len(), items.join(", "))
 }
 
@@ -447,8 +495,12 @@ mod tests {
         assert_eq!(top_k(&[1.0, 2.0], 5), [(1, 2.0), (0, 1.0)]);
         assert!(top_k(&[f32::NAN, 0.0], 2)[1].1.is_nan());
         assert_eq!(
-            format_top(&[(417, 1.23456), (3, -0.5)]),
+            format_top(&[(417, 1.23456), (3, -0.5)], false),
             "top-2 class (logit): 417 (1.2346), 3 (-0.5000)"
+        );
+        assert_eq!(
+            format_top(&[(0, 2.0), (417, 1.0)], true),
+            "top-2 class (logit): 0 tench (2.0000), 417 balloon (1.0000)"
         );
     }
 

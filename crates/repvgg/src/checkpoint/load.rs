@@ -3,21 +3,37 @@
 use super::infer::{self, Shapes};
 use super::layout::{self, Entry};
 use super::naming::{FileNames, Key};
+use super::pth::{self, RawTensor};
 use super::read::{self, Values};
 use super::{Checkpoint, Form, LoadOptions, Loaded, detect};
 use crate::config::Config;
 use crate::error::CheckpointError;
-use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The tensors of a file by key.
-type Tensors<'a> = BTreeMap<Key, TensorView<'a>>;
+type Tensors<'a> = BTreeMap<Key, RawTensor<'a>>;
 
 /// Loads a checkpoint; see [`super::load_bytes`].
 pub(crate) fn load(bytes: &[u8], options: &LoadOptions) -> Result<Loaded, CheckpointError> {
-    let file = SafeTensors::deserialize(bytes)?;
-    let (names, tensors) = parse_keys(file.tensors())?;
+    let named = if pth::is_zip(bytes) {
+        pth::tensors(bytes)?
+    } else {
+        SafeTensors::deserialize(bytes)?
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let raw = RawTensor {
+                    dtype: view.dtype(),
+                    shape: view.shape().to_vec(),
+                    data: Cow::Borrowed(view.data()),
+                };
+                (name, raw)
+            })
+            .collect()
+    };
+    let (names, tensors) = parse_keys(named)?;
     let form = detect::form(tensors.keys().copied(), names)?;
     let config = resolve_config(&tensors, form, names, options.config.as_ref())?;
     let entries = layout::layout(&config, form);
@@ -39,7 +55,7 @@ pub(crate) fn load(bytes: &[u8], options: &LoadOptions) -> Result<Loaded, Checkp
 
 /// Detects prefix and scheme, and parses every key; a key of neither scheme is unexpected.
 fn parse_keys(
-    mut views: Vec<(String, TensorView<'_>)>,
+    mut views: Vec<(String, RawTensor<'_>)>,
 ) -> Result<(FileNames, Tensors<'_>), CheckpointError> {
     views.sort_by(|a, b| a.0.cmp(&b.0));
     let prefix = detect::ddp_prefix(views.iter().map(|(n, _)| n.as_str()))?;
@@ -71,7 +87,7 @@ fn resolve_config(
 ) -> Result<Config, CheckpointError> {
     let shapes: Shapes = tensors
         .iter()
-        .map(|(key, view)| (*key, view.shape().to_vec()))
+        .map(|(key, view)| (*key, view.shape.clone()))
         .collect();
     let found = infer::infer(&shapes, form, names)?;
     match wanted {
@@ -126,21 +142,21 @@ fn read_values(
         let Some(view) = tensors.get(&key) else {
             return Err(CheckpointError::MissingKeys { keys: vec![name] });
         };
-        let dtype = view.dtype();
+        let dtype = view.dtype;
         if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             return Err(CheckpointError::UnsupportedDtype {
                 key: name,
                 dtype: dtype.to_string(),
             });
         }
-        if view.shape() != shape.as_slice() {
+        if view.shape != shape {
             return Err(CheckpointError::WrongShape {
                 key: name,
                 expected: shape,
-                actual: view.shape().to_vec(),
+                actual: view.shape.clone(),
             });
         }
-        let data = read::to_f32(&name, dtype, view.data())?;
+        let data = read::to_f32(&name, dtype, &view.data)?;
         read::check_values(&name, key, &data)?;
         values.insert(key, data);
     }

@@ -1,7 +1,11 @@
-//! Checkpoint I/O (safetensors): training-time and deployed state dicts, official and timm names.
+//! Checkpoint I/O: training-time and deployed state dicts, official and timm names, read from
+//! safetensors or PyTorch `.pth` files (written as safetensors).
 //!
 //! Loading is strict, and every failure is a typed [`CheckpointError`] naming the key(s):
-//! 1. the bytes must be a valid safetensors file ([`CheckpointError::Format`]);
+//! 1. the bytes must be a valid safetensors file ([`CheckpointError::Format`]) or, when they
+//!    start like a zip archive, a `torch.save` file ([`CheckpointError::Torch`]; see `pth.rs`:
+//!    a state dict at the top or nested under `state_dict` / `model`, f32/f16/bf16 storages,
+//!    any strides); from here on both formats take the same steps and give the same errors;
 //! 2. an optional `module.` prefix (PyTorch DDP) is stripped; it must be on every key or none;
 //! 3. the naming scheme ([`Naming`]) and the form ([`Form`]) are detected from the keys;
 //! 4. the architecture is inferred from the tensor shapes (see `infer.rs`) and, if
@@ -22,6 +26,8 @@ mod infer;
 mod layout;
 mod load;
 mod naming;
+mod pickle;
+mod pth;
 mod read;
 mod write;
 
