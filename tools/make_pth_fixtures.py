@@ -11,6 +11,7 @@ For each net, next to its safetensors files (tests/fixtures/<net>/):
                             torch.channels_last)`: 4-D weights with non-contiguous strides
   deploy_official_f16.pth   {"model": deploy_official.safetensors in float16}
   deploy_official_bf16.pth  deploy_official.safetensors in bfloat16, a plain dict
+and tiny/invalid/{nan,f64,missing,extra}.{pth,safetensors}: defective twins (see invalid_twins).
 
 After loading, each must equal its safetensors source bit for bit (the 16-bit ones: equal to the
 source rounded to f16 / bf16). The tests read only tests/fixtures/.
@@ -21,7 +22,7 @@ import os
 import sys
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -53,6 +54,26 @@ def load_model(groups, path, deploy):
     return model.eval()
 
 
+def invalid_twins(d):
+    """tests/fixtures/tiny/invalid/: defective deployed checkpoints (f16, to stay small), each as
+    `.pth` and as `.safetensors` from the same tensors, so the tests can check that both formats
+    refuse them with the same error."""
+    out = os.path.join(d, "invalid")
+    os.makedirs(out, exist_ok=True)
+    base = {k: v.half() for k, v in load_file(os.path.join(d, "deploy.safetensors")).items()}
+    stem = "stem.reparam_conv.weight"
+    nan = dict(base)
+    nan[stem] = nan[stem].clone()
+    nan[stem].view(-1)[5] = float("nan")
+    f64 = dict(base)
+    f64["head.fc.bias"] = f64["head.fc.bias"].double()
+    missing = {k: v for k, v in base.items() if k != "head.fc.bias"}
+    extra = dict(base, **{"head.fc.scale": torch.ones(10, dtype=torch.float16)})
+    for name, state in [("nan", nan), ("f64", f64), ("missing", missing), ("extra", extra)]:
+        torch.save(state, os.path.join(out, name + ".pth"))
+        save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(out, name + ".safetensors"))
+
+
 def main():
     for net, groups in [("tiny", 2), ("tiny-g4", 4)]:
         d = os.path.join(FIXTURES, net)
@@ -74,6 +95,7 @@ def main():
                    os.path.join(d, "deploy_official_f16.pth"))
         torch.save({k: v.bfloat16() for k, v in dep_official.items()},
                    os.path.join(d, "deploy_official_bf16.pth"))
+    invalid_twins(os.path.join(FIXTURES, "tiny"))
     print("torch", torch.__version__, file=sys.stderr)
 
 

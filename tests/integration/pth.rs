@@ -121,3 +121,22 @@ fn pth_and_safetensors_refuse_the_same_way() {
         "{pth}"
     );
 }
+
+#[test]
+fn defective_twins_are_refused_with_the_same_error_in_both_formats() {
+    // tests/fixtures/tiny/invalid: the same defective tensors saved by torch.save and by
+    // safetensors (tools/make_pth_fixtures.py).
+    let options = LoadOptions::default();
+    for (name, expect) in [
+        ("nan", "non-finite"),
+        ("f64", "dtype F64"),
+        ("missing", "missing key(s): head.fc.bias"),
+        ("extra", "unexpected key(s): head.fc.scale"),
+    ] {
+        let path = |ext: &str| fixture_path("tiny", &format!("invalid/{name}.{ext}"));
+        let pth = load_file(&path("pth"), &options).unwrap_err();
+        let st = load_file(&path("safetensors"), &options).unwrap_err();
+        assert_eq!(pth.to_string(), st.to_string(), "{name}");
+        assert!(pth.to_string().contains(expect), "{name}: {pth}");
+    }
+}
