@@ -1,7 +1,7 @@
 //! Where a network comes from: an official architecture name or a checkpoint file.
 
 use crate::error::CliError;
-use repvgg::{Checkpoint, Config, LoadOptions, Loaded};
+use repvgg::{Checkpoint, Config, LoadOptions, Loaded, Naming};
 use std::path::Path;
 
 /// An official architecture by name (`a0`, `RepVGG-B1g4`, `repvgg_d2se`).
@@ -60,6 +60,40 @@ pub fn load_net(
             Ok((Checkpoint::Train(net), format!("synthetic (seed {seed})")))
         }
     }
+}
+
+/// Refuses to write `output` when it is the `input` file; `hint` says what to do instead.
+pub fn refuse_overwrite(input: &Path, output: &Path, hint: &str) -> Result<(), CliError> {
+    if crate::commands::same_file(input, output) {
+        return Err(CliError::new(format!(
+            "OUT `{}` is the input checkpoint; refusing to overwrite it",
+            output.display()
+        ))
+        .hint(hint));
+    }
+    Ok(())
+}
+
+/// Writes `net` to `path` as F32 safetensors under `naming`, and reports it on `out`.
+pub fn write_checkpoint(
+    net: &Checkpoint,
+    naming: Naming,
+    path: &Path,
+    out: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    let bytes = net
+        .to_bytes(naming)
+        .map_err(|e| CliError::checkpoint(path, &e))?;
+    std::fs::write(path, &bytes).map_err(|e| CliError::write(path, &e))?;
+    writeln!(
+        out,
+        "wrote  {}: {} checkpoint, {} naming, F32 safetensors, {} bytes",
+        path.display(),
+        form_name(net),
+        naming.name(),
+        bytes.len()
+    )?;
+    Ok(())
 }
 
 /// The CPU's model name (`model name` of /proc/cpuinfo), or `unknown CPU`.

@@ -1,7 +1,7 @@
 //! `reparam convert IN OUT`: rewrite a checkpoint (safetensors or PyTorch `.pth`) as safetensors.
 
 use crate::args::NamingArg;
-use crate::commands::{duration, same_file};
+use crate::commands::duration;
 use crate::error::CliError;
 use crate::source;
 use clap::Args;
@@ -34,13 +34,11 @@ pub struct ConvertArgs {
 
 /// Runs `reparam convert`.
 pub fn convert(args: &ConvertArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    if same_file(&args.input, &args.output) {
-        return Err(CliError::new(format!(
-            "OUT `{}` is the input checkpoint; refusing to overwrite it",
-            args.output.display()
-        ))
-        .hint("write the converted checkpoint to a different path"));
-    }
+    source::refuse_overwrite(
+        &args.input,
+        &args.output,
+        "write the converted checkpoint to a different path",
+    )?;
     let start = Instant::now();
     let loaded = source::load_checkpoint(&args.input, &LoadOptions::default())?;
     writeln!(
@@ -53,18 +51,7 @@ pub fn convert(args: &ConvertArgs, out: &mut dyn Write) -> Result<(), CliError> 
         duration(start.elapsed())
     )?;
     let naming = args.naming.map_or(loaded.naming, Naming::from);
-    let bytes = loaded
-        .net
-        .to_bytes(naming)
-        .map_err(|e| CliError::checkpoint(&args.output, &e))?;
-    std::fs::write(&args.output, &bytes).map_err(|e| CliError::write(&args.output, &e))?;
-    writeln!(
-        out,
-        "wrote  {}: {} naming, F32 safetensors, {} bytes",
-        args.output.display(),
-        naming.name(),
-        bytes.len()
-    )?;
+    source::write_checkpoint(&loaded.net, naming, &args.output, out)?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `reparam fuse IN OUT`: re-parameterize a training-time checkpoint into a deployed one.
 
 use crate::args::{NamingArg, parse_bn_eps};
-use crate::commands::{duration, same_file};
+use crate::commands::duration;
 use crate::error::CliError;
 use crate::source;
 use clap::Args;
@@ -35,13 +35,11 @@ pub struct FuseArgs {
 
 /// Runs `reparam fuse`.
 pub fn fuse(args: &FuseArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    if same_file(&args.input, &args.output) {
-        return Err(CliError::new(format!(
-            "OUT `{}` is the input checkpoint; refusing to overwrite it",
-            args.output.display()
-        ))
-        .hint("write the deployed checkpoint to a different path"));
-    }
+    source::refuse_overwrite(
+        &args.input,
+        &args.output,
+        "write the deployed checkpoint to a different path",
+    )?;
     let options = LoadOptions {
         bn_eps: args.bn_eps,
         ..LoadOptions::default()
@@ -88,16 +86,7 @@ pub fn fuse(args: &FuseArgs, out: &mut dyn Write) -> Result<(), CliError> {
     )?;
 
     let naming = args.naming.map_or(loaded.naming, Naming::from);
-    let bytes = repvgg::checkpoint::plain_to_bytes(&plain, naming)
-        .map_err(|e| CliError::checkpoint(&args.output, &e))?;
-    std::fs::write(&args.output, &bytes).map_err(|e| CliError::write(&args.output, &e))?;
-    writeln!(
-        out,
-        "wrote  {}: deployed checkpoint, {} naming, {} bytes",
-        args.output.display(),
-        naming.name(),
-        bytes.len()
-    )?;
+    source::write_checkpoint(&Checkpoint::Deploy(plain), naming, &args.output, out)?;
     Ok(())
 }
 
