@@ -50,6 +50,8 @@ enum Command {
     Fuse(commands::fuse::FuseArgs),
     /// Rewrite a checkpoint (PyTorch `.pth` or safetensors) as safetensors.
     Convert(commands::convert::ConvertArgs),
+    /// Write the deployed (plain) network as an ONNX model (opset 17).
+    Export(commands::export::ExportArgs),
     /// Run a model on an image batch and print the top-5 classes and the time taken.
     Run(commands::run::RunArgs),
     /// Time every distinct conv layer of a model with the CPU kernels (median ms, GFLOP/s, % of
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::info(args, &mut stdout),
         Command::Fuse(args) => commands::fuse::fuse(args, &mut stdout),
         Command::Convert(args) => commands::convert::convert(args, &mut stdout),
+        Command::Export(args) => commands::export::export(args, &mut stdout),
         Command::Run(args) => commands::run::run(args, &mut stdout),
         Command::Layers(args) => commands::layers::layers(args, &mut stdout),
         Command::Gpu(args) => commands::gpu::gpu(args, &mut stdout),

@@ -17,6 +17,7 @@ pub mod fold;
 pub mod graph;
 pub mod images;
 pub mod net;
+pub mod onnx;
 pub mod random;
 pub mod stats;
 pub mod sweep;

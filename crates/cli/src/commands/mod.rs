@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod convert;
+pub mod export;
 pub mod fuse;
 pub mod gpu;
 pub mod info;
