@@ -14,23 +14,27 @@ use reparam_tensor::tolerance::{Comparison, Tolerance, assert_close};
 use reparam_tensor::{Tensor, blocked_len};
 use reparam_winograd::Precision;
 use repvgg::exec::{Lifetime, peak_live, plan_arena};
-use repvgg::graph::{Form, Op};
+use repvgg::graph::Form;
 use repvgg::{Config, Cpu, CpuOptions, Engine, Executor, Graph, Outputs, StageConfig, TrainNet};
+
+/// D2se's block structure (SE before each block's ReLU, reduction 4) at a small size.
+pub(crate) fn small_se_config() -> Config {
+    Config::custom(
+        16,
+        vec![
+            StageConfig::dense(24, 2),
+            StageConfig::dense(40, 3),
+            StageConfig::dense(64, 1),
+        ],
+        10,
+        Some(4),
+    )
+    .expect("config")
+}
 
 /// The network tolerance of `graph` run by `engine` (see the module docs).
 fn tolerance(graph: &Graph, engine: &Cpu) -> Tolerance {
-    let (mut depth, mut k) = (1, 0);
-    for node in graph.nodes() {
-        match &node.op {
-            Op::Conv { layer, .. } if layer.spec.kernel == 3 => {
-                depth += 1;
-                k = k.max(layer.spec.reduction_len());
-            }
-            Op::Linear { head, .. } => k = k.max(head.weight.shape()[1]),
-            _ => {}
-        }
-    }
-    Tolerance::for_network(k, engine.error_factor(), depth)
+    graph.tolerance(engine.error_factor())
 }
 
 /// Runs `graph` on both engines and asserts every output (logits, pooled, stages) within the
@@ -74,7 +78,8 @@ fn check(context: &str, graph: &Graph, x: &Tensor, threads: Option<usize>) -> Co
     logits
 }
 
-fn random_input(shape: [usize; 4], seed: u64) -> Tensor {
+/// A tensor of `shape` uniform in [-1, 1), seeded.
+pub(crate) fn random_input(shape: [usize; 4], seed: u64) -> Tensor {
     let mut rng = SplitMix64::new(seed);
     Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0)).unwrap()
 }
@@ -166,18 +171,7 @@ fn full_size_a0_in_reduced_precision_stays_within_its_bound() {
 
 #[test]
 fn a_net_with_squeeze_excitation_runs_on_the_cpu_engine_as_on_the_reference() {
-    // D2se's block structure (SE before each block's ReLU, reduction 4) at a small size.
-    let config = Config::custom(
-        16,
-        vec![
-            StageConfig::dense(24, 2),
-            StageConfig::dense(40, 3),
-            StageConfig::dense(64, 1),
-        ],
-        10,
-        Some(4),
-    )
-    .expect("config");
+    let config = small_se_config();
     let train = TrainNet::random(&config, 5);
     for shape in [[2, 3, 40, 36], [1, 3, 17, 23]] {
         let x = random_input(shape, 6);

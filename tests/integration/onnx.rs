@@ -18,11 +18,9 @@
 //! distance between the two is at most the sum of their distances to the exact result.
 
 use crate::fixtures::{input, load_plain};
-use reparam_tensor::rng::SplitMix64;
-use reparam_tensor::tolerance::{Tolerance, assert_close};
-use reparam_tensor::{Shape, Tensor};
-use repvgg::graph::Op;
-use repvgg::{Config, Cpu, CpuOptions, Engine, Graph, Naming, PlainNet, StageConfig, TrainNet};
+use reparam_tensor::Tensor;
+use reparam_tensor::tolerance::assert_close;
+use repvgg::{Config, Cpu, CpuOptions, Engine, Graph, Naming, PlainNet, TrainNet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -162,17 +160,6 @@ fn check(test: &str, net: &PlainNet, inputs: &[Tensor]) {
     let model = dir.join("model.onnx");
     std::fs::write(&model, repvgg::onnx::to_onnx(net).expect("export")).expect("write .onnx");
     let graph = Graph::plain(net).expect("graph");
-    let (mut depth, mut k) = (1, 0);
-    for node in graph.nodes() {
-        match &node.op {
-            Op::Conv { layer, .. } if layer.spec.kernel == 3 => {
-                depth += 1;
-                k = k.max(layer.spec.reduction_len());
-            }
-            Op::Linear { head, .. } => k = k.max(head.weight.shape()[1]),
-            _ => {}
-        }
-    }
     for (i, x) in inputs.iter().enumerate() {
         let [_, _, h, w] = x.shape();
         let options = CpuOptions {
@@ -181,7 +168,7 @@ fn check(test: &str, net: &PlainNet, inputs: &[Tensor]) {
         };
         let mut cpu = Cpu::new(&graph, &options).expect("prepare the CPU engine");
         let want = cpu.run(x).expect("CPU run").logits.clone();
-        let tol = Tolerance::for_network(k, cpu.error_factor() + 1.0, depth);
+        let tol = graph.tolerance(cpu.error_factor() + 1.0);
         let got = run_ort(&dir, &model, x, &format!("x{i}"));
         let context = format!("{test} {:?}: onnxruntime vs Cpu", x.shape());
         let cmp = assert_close(&got, &want, &tol, &context);
@@ -190,11 +177,6 @@ fn check(test: &str, net: &PlainNet, inputs: &[Tensor]) {
             tol.rel_l2, tol.max_rel
         );
     }
-}
-
-fn random_input(shape: Shape, seed: u64) -> Tensor {
-    let mut rng = SplitMix64::new(seed);
-    Tensor::new(shape, rng.uniform_vec(shape.iter().product(), -1.0, 1.0)).expect("input")
 }
 
 #[test]
@@ -237,22 +219,11 @@ fn a_net_with_squeeze_excitation_runs_on_onnx_runtime_as_on_the_cpu_engine() {
     if !ort_available(test) {
         return;
     }
-    // D2se's block structure (SE before each block's ReLU, reduction 4) at a small size.
-    let config = Config::custom(
-        16,
-        vec![
-            StageConfig::dense(24, 2),
-            StageConfig::dense(40, 3),
-            StageConfig::dense(64, 1),
-        ],
-        10,
-        Some(4),
-    )
-    .expect("config");
+    let config = crate::cpu::small_se_config();
     let net = repvgg::fuse(&TrainNet::random(&config, 5)).expect("fuse");
     let inputs = [
-        random_input([2, 3, 40, 36], 6),
-        random_input([1, 3, 17, 23], 7),
+        crate::cpu::random_input([2, 3, 40, 36], 6),
+        crate::cpu::random_input([1, 3, 17, 23], 7),
     ];
     check(test, &net, &inputs);
 }
@@ -265,5 +236,9 @@ fn full_size_a0_runs_on_onnx_runtime_as_on_the_cpu_engine() {
     }
     let train = TrainNet::random(&Config::official("a0").expect("config"), 11);
     let net = repvgg::fuse(&train).expect("fuse");
-    check(test, &net, &[random_input([1, 3, 224, 224], 11)]);
+    check(
+        test,
+        &net,
+        &[crate::cpu::random_input([1, 3, 224, 224], 11)],
+    );
 }

@@ -346,6 +346,26 @@ impl Graph {
         &self.nodes
     }
 
+    /// The tolerance of this network against the f64 oracle for an engine whose least accurate
+    /// algorithm has error factor `algorithm_factor`:
+    /// [`Tolerance::for_network`](reparam_tensor::tolerance::Tolerance::for_network) with `K`
+    /// the longest reduction (a 3x3 conv's `9·C_in/g` or the classifier's features) and `depth`
+    /// the number of 3x3 convs plus the classifier.
+    pub fn tolerance(&self, algorithm_factor: f64) -> reparam_tensor::tolerance::Tolerance {
+        let (mut depth, mut k) = (1, 0);
+        for node in &self.nodes {
+            match &node.op {
+                Op::Conv { layer, .. } if layer.spec.kernel == 3 => {
+                    depth += 1;
+                    k = k.max(layer.spec.reduction_len());
+                }
+                Op::Linear { head, .. } => k = k.max(head.weight.shape()[1]),
+                _ => {}
+            }
+        }
+        reparam_tensor::tolerance::Tolerance::for_network(k, algorithm_factor, depth)
+    }
+
     /// Number of values, the input included.
     pub fn num_values(&self) -> usize {
         self.nodes.len() + 1

@@ -351,7 +351,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(format!("odd SETITEMS at byte {at}"));
         }
         let Value::Dict(dict) = self.top()? else {

@@ -97,13 +97,13 @@ pub(crate) fn tensors(bytes: &[u8]) -> Result<Vec<(String, RawTensor<'_>)>, Chec
         .cloned()
         .ok_or_else(|| invalid("the archive has no data.pkl record (not a torch.save file)"))?;
     let prefix = &pkl[..pkl.len() - "data.pkl".len()];
-    if let Some(order) = records.get(&format!("{prefix}byteorder")) {
-        if order.as_ref() != b"little" {
-            return Err(invalid(format!(
-                "byte order `{}` is not supported (only little-endian)",
-                String::from_utf8_lossy(order)
-            )));
-        }
+    if let Some(order) = records.get(&format!("{prefix}byteorder"))
+        && order.as_ref() != b"little"
+    {
+        return Err(invalid(format!(
+            "byte order `{}` is not supported (only little-endian)",
+            String::from_utf8_lossy(order)
+        )));
     }
     let root = pickle::unpickle(&records[&pkl]).map_err(|e| invalid(format!("data.pkl: {e}")))?;
     let entries = pickle::state_dict(&root).map_err(|e| invalid(format!("data.pkl: {e}")))?;
@@ -209,7 +209,7 @@ fn gather(
         .try_fold(tensor.offset, |acc, (&n, &s)| {
             (n - 1).checked_mul(s).and_then(|d| acc.checked_add(d))
         });
-    if !last.is_some_and(|l| l < storage.len() / width) {
+    if last.is_none_or(|l| l >= storage.len() / width) {
         return Err(invalid(format!(
             "`{key}`: sizes {:?}, strides {:?} and offset {} reach past its storage of {} elements",
             tensor.size,

@@ -33,18 +33,7 @@ fn input(shape: Shape, seed: u64) -> Tensor {
 
 /// The network tolerance of `graph` run by `engine` (see `Tolerance::for_network`).
 fn tolerance(graph: &Graph, engine: &Cpu) -> Tolerance {
-    let (mut depth, mut k) = (1, 0);
-    for node in graph.nodes() {
-        match &node.op {
-            Op::Conv { layer, .. } if layer.spec.kernel == 3 => {
-                depth += 1;
-                k = k.max(layer.spec.reduction_len());
-            }
-            Op::Linear { head, .. } => k = k.max(head.weight.shape()[1]),
-            _ => {}
-        }
-    }
-    Tolerance::for_network(k, engine.error_factor(), depth)
+    graph.tolerance(engine.error_factor())
 }
 
 fn graphs(net: &TrainNet) -> Vec<(&'static str, Graph)> {
