@@ -6,6 +6,6 @@ mod cpu;
 mod equivalence;
 mod fixtures;
 mod gpu;
-mod onnx;
 mod images;
+mod onnx;
 mod pth;
