@@ -20,11 +20,11 @@
 //! uniform values (never all-zero or constant), so no kernel can shortcut on the data.
 
 use crate::shapes::{self, ModelLayer};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use reparam_tensor::BlockedTensor;
 use reparam_winograd::{Algorithm, Conv2dPlan, Isa, Parallelism, PlanOptions, Precision, auto};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The models whose layers are timed.
 const MODELS: [&str; 2] = ["a0", "b0"];
@@ -84,14 +84,7 @@ pub fn conv3x3(c: &mut Criterion) {
         })
         .collect();
 
-    let mut group = c.benchmark_group("conv3x3");
-    // Small budgets: ~230 benchmarks must finish in minutes. Flat sampling keeps the slow
-    // batch-8 layers (tens of ms per run) at `sample_size` runs instead of 1+2+…+10.
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sampling_mode(SamplingMode::Flat);
+    let mut group = shapes::layer_group(c, "conv3x3");
 
     for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
         let (weight, epilogue) = layer.layer.synthetic_weights(0x5EED_0000 + index as u64);

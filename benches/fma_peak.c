@@ -24,62 +24,41 @@ static double now(void) {
 
 static volatile float sink;
 
-static void *zmm(void *arg) {
-    (void)arg;
-    __m512 acc[CHAINS];
-    volatile float av = 0.999999f, bv = 1e-7f;
-    __m512 a = _mm512_set1_ps(av), b = _mm512_set1_ps(bv);
-    for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
-    for (long n = 0; n < ITERS; n++) {
-        /* Written out so each chain lives in its own register (a loop over acc[] at -O2 keeps
-         * the array in memory and measures store forwarding instead). */
-        acc[0] = _mm512_fmadd_ps(acc[0], a, b);
-        acc[1] = _mm512_fmadd_ps(acc[1], a, b);
-        acc[2] = _mm512_fmadd_ps(acc[2], a, b);
-        acc[3] = _mm512_fmadd_ps(acc[3], a, b);
-        acc[4] = _mm512_fmadd_ps(acc[4], a, b);
-        acc[5] = _mm512_fmadd_ps(acc[5], a, b);
-        acc[6] = _mm512_fmadd_ps(acc[6], a, b);
-        acc[7] = _mm512_fmadd_ps(acc[7], a, b);
-        acc[8] = _mm512_fmadd_ps(acc[8], a, b);
-        acc[9] = _mm512_fmadd_ps(acc[9], a, b);
-        acc[10] = _mm512_fmadd_ps(acc[10], a, b);
-        acc[11] = _mm512_fmadd_ps(acc[11], a, b);
+/* One thread's loop on VEC registers of LANES floats. The 12 chains are written out so each
+ * lives in its own register (a loop over acc[] at -O2 keeps the array in memory and measures
+ * store forwarding instead). */
+#define FMA_THREAD(NAME, VEC, LANES, SET1, FMADD, STOREU)               \
+    static void *NAME(void *arg) {                                      \
+        (void)arg;                                                      \
+        VEC acc[CHAINS];                                                \
+        volatile float av = 0.999999f, bv = 1e-7f;                      \
+        VEC a = SET1(av), b = SET1(bv);                                 \
+        for (int i = 0; i < CHAINS; i++) acc[i] = SET1((float)i);       \
+        for (long n = 0; n < ITERS; n++) {                              \
+            acc[0] = FMADD(acc[0], a, b);                               \
+            acc[1] = FMADD(acc[1], a, b);                               \
+            acc[2] = FMADD(acc[2], a, b);                               \
+            acc[3] = FMADD(acc[3], a, b);                               \
+            acc[4] = FMADD(acc[4], a, b);                               \
+            acc[5] = FMADD(acc[5], a, b);                               \
+            acc[6] = FMADD(acc[6], a, b);                               \
+            acc[7] = FMADD(acc[7], a, b);                               \
+            acc[8] = FMADD(acc[8], a, b);                               \
+            acc[9] = FMADD(acc[9], a, b);                               \
+            acc[10] = FMADD(acc[10], a, b);                             \
+            acc[11] = FMADD(acc[11], a, b);                             \
+        }                                                               \
+        float s[LANES], t = 0;                                          \
+        for (int i = 0; i < CHAINS; i++) {                              \
+            STOREU(s, acc[i]);                                          \
+            for (int j = 0; j < LANES; j++) t += s[j];                  \
+        }                                                               \
+        sink = t;                                                       \
+        return NULL;                                                    \
     }
-    float s = 0;
-    for (int i = 0; i < CHAINS; i++) s += _mm512_reduce_add_ps(acc[i]);
-    sink = s;
-    return NULL;
-}
 
-static void *ymm(void *arg) {
-    (void)arg;
-    __m256 acc[CHAINS];
-    volatile float av = 0.999999f, bv = 1e-7f;
-    __m256 a = _mm256_set1_ps(av), b = _mm256_set1_ps(bv);
-    for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (long n = 0; n < ITERS; n++) {
-        acc[0] = _mm256_fmadd_ps(acc[0], a, b);
-        acc[1] = _mm256_fmadd_ps(acc[1], a, b);
-        acc[2] = _mm256_fmadd_ps(acc[2], a, b);
-        acc[3] = _mm256_fmadd_ps(acc[3], a, b);
-        acc[4] = _mm256_fmadd_ps(acc[4], a, b);
-        acc[5] = _mm256_fmadd_ps(acc[5], a, b);
-        acc[6] = _mm256_fmadd_ps(acc[6], a, b);
-        acc[7] = _mm256_fmadd_ps(acc[7], a, b);
-        acc[8] = _mm256_fmadd_ps(acc[8], a, b);
-        acc[9] = _mm256_fmadd_ps(acc[9], a, b);
-        acc[10] = _mm256_fmadd_ps(acc[10], a, b);
-        acc[11] = _mm256_fmadd_ps(acc[11], a, b);
-    }
-    float s[8], t = 0;
-    for (int i = 0; i < CHAINS; i++) {
-        _mm256_storeu_ps(s, acc[i]);
-        for (int j = 0; j < 8; j++) t += s[j];
-    }
-    sink = t;
-    return NULL;
-}
+FMA_THREAD(zmm, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+FMA_THREAD(ymm, __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
 
 static double gflops(void *(*body)(void *), int lanes, int threads) {
     double best = 0;

@@ -21,7 +21,7 @@
 //! nothing, so the binary still passes; `REPARAM_REQUIRE_GPU=1` turns that skip into a panic.
 
 use crate::shapes::{self, ModelLayer};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 use reparam_wgsl::{GpuContext, GpuConv2dPlan, GpuConvOptions, GpuKernel, GpuOp, GpuTensor};
 use std::time::Duration;
@@ -112,15 +112,7 @@ pub fn conv3x3_gpu(c: &mut Criterion) {
         &BATCHES
     };
 
-    let mut group = c.benchmark_group("conv3x3-gpu");
-    // Flat sampling: every sample runs the same number of submissions, so a slow layer stays at
-    // `sample_size` runs. The budgets count device time, which is below the wall time of a run
-    // (submission, wait and timestamp readback are not in it).
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sampling_mode(SamplingMode::Flat);
+    let mut group = shapes::layer_group(c, "conv3x3-gpu");
 
     for (index, layer) in shapes::repvgg_layers(&MODELS, INPUT).iter().enumerate() {
         for &batch in batches {

@@ -15,9 +15,27 @@
 //! | stage3.1..13, 192→192 at 14x14 | `a0-s3-192x14x14` |
 //! | stage4.0, 192→1280, stride 2 | `a0-s4-192x14x14-to1280-stride2` |
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use repvgg::Config;
 use repvgg::stats::InputSize;
 use repvgg::sweep::{Layer, distinct_layers};
+use std::time::Duration;
+
+/// A criterion group for per-layer benchmarks: small budgets (the CPU group holds ~230
+/// benchmarks that must finish in minutes) and flat sampling, so every sample runs the same
+/// number of iterations and a slow layer (a batch-8 run of tens of ms, or a GPU submission)
+/// stays at `sample_size` runs instead of 1+2+…+10. Where a bench reports device time
+/// (`iter_custom`), the budgets count that time, not the wall time around it.
+pub fn layer_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sampling_mode(SamplingMode::Flat);
+    group
+}
 
 /// A layer of a model, as the benches name it.
 pub struct ModelLayer {

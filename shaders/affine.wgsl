@@ -19,16 +19,7 @@ struct AffineParams {
 @group(0) @binding(4) var<storage, read> shift: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let ch = idx % p.cs;
     var val = 0.0;
     if (ch < p.c) {

@@ -15,34 +15,12 @@
 
 override KSIZE: u32 = 3u;
 
-struct ConvParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cig: u32, cog: u32, cog_pad: u32, groups: u32,
-    stride: u32, pad: u32, relu: u32, in_base: u32,
-    out_base: u32, m_tiles: u32, n_tiles: u32, total: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
 fn store(pix: u32, valid: bool, o0: u32, j0: u32, v: vec4<f32>) {
     if (!valid) {
         return;
     }
     let base = p.out_base + pix * p.out_cs + o0;
-    for (var l = 0u; l < 4u; l++) {
-        if (j0 + l < p.cog) {
-            var r = v[l];
-            if (p.relu != 0u) {
-                r = max(r, 0.0);
-            }
-            y[base + l] = r;
-        }
-    }
+    store_lanes(base, j0, v);
 }
 
 fn zero_pad_lanes(pix: u32, valid: bool) {
@@ -54,16 +32,7 @@ fn zero_pad_lanes(pix: u32, valid: bool) {
     }
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let ncb = p.cog_pad / 4u;
     let blocks = p.groups * ncb;
     let cb = idx % blocks;

@@ -23,51 +23,11 @@ const BM: u32 = 128u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-struct ConvParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cig: u32, cog: u32, cog_pad: u32, groups: u32,
-    stride: u32, pad: u32, relu: u32, in_base: u32,
-    out_base: u32, m_tiles: u32, n_tiles: u32, total: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
 // a_tile[kk·32 + mq] = A[m0 + 4·mq .. +4][k0 + kk]; b_tile[kk·16 + nq] = B[k0 + kk][n0 + 4·nq .. +4].
 var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
-fn store(m: u32, g: u32, j0: u32, v: vec4<f32>) {
-    let mm = p.batch * p.out_h * p.out_w;
-    if (m >= mm) {
-        return;
-    }
-    let base = p.out_base + m * p.out_cs + g * p.cog + j0;
-    for (var l = 0u; l < 4u; l++) {
-        if (j0 + l < p.cog) {
-            var r = v[l];
-            if (p.relu != 0u) {
-                r = max(r, 0.0);
-            }
-            y[base + l] = r;
-        }
-    }
-}
-
-@compute @workgroup_size(16, 16)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let tile = wg.y * nwg.x + wg.x;
-    if (tile >= p.total) {
-        return;
-    }
+fn tile_invocation(tile: u32, li: u32) {
     let mt = tile % p.m_tiles;
     let rest = tile / p.m_tiles;
     let nt = rest % p.n_tiles;
@@ -157,14 +117,14 @@ fn main(
     let m0 = mt * BM + ty * 8u;
     if (col < ncb) {
         let bv = bias[g * ncb + col];
-        store(m0, g, col * 4u, acc0 + bv);
-        store(m0 + 1u, g, col * 4u, acc1 + bv);
-        store(m0 + 2u, g, col * 4u, acc2 + bv);
-        store(m0 + 3u, g, col * 4u, acc3 + bv);
-        store(m0 + 4u, g, col * 4u, acc4 + bv);
-        store(m0 + 5u, g, col * 4u, acc5 + bv);
-        store(m0 + 6u, g, col * 4u, acc6 + bv);
-        store(m0 + 7u, g, col * 4u, acc7 + bv);
+        store_pixel(m0, g, col * 4u, acc0 + bv);
+        store_pixel(m0 + 1u, g, col * 4u, acc1 + bv);
+        store_pixel(m0 + 2u, g, col * 4u, acc2 + bv);
+        store_pixel(m0 + 3u, g, col * 4u, acc3 + bv);
+        store_pixel(m0 + 4u, g, col * 4u, acc4 + bv);
+        store_pixel(m0 + 5u, g, col * 4u, acc5 + bv);
+        store_pixel(m0 + 6u, g, col * 4u, acc6 + bv);
+        store_pixel(m0 + 7u, g, col * 4u, acc7 + bv);
     }
     if (g == 0u && nt == 0u && tx == 0u) {
         for (var i = 0u; i < 8u; i++) {

@@ -13,30 +13,13 @@
 
 override KSIZE: u32 = 3u;
 
-struct ConvParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cig: u32, cog: u32, cog_pad: u32, groups: u32,
-    stride: u32, pad: u32, relu: u32, in_base: u32,
-    out_base: u32, m_tiles: u32, n_tiles: u32, total: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let o = idx % p.out_cs;
     let pix = idx / p.out_cs;
     if (o >= p.out_c) {

@@ -15,16 +15,7 @@ struct PoolParams {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let ch = idx % p.cs;
     let n = idx / p.cs;
     var sum = 0.0;

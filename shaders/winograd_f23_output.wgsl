@@ -10,48 +10,13 @@
 // 3 y (read_write, NHWC f32). Workgroup: 64; one invocation per (tile, output lane), lane
 // fastest; grid folded into x·y.
 
-struct WinoParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cin: u32, cig: u32, cog: u32, cog_pad: u32,
-    groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
-    in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: WinoParams;
-@group(0) @binding(1) var<storage, read> m: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-
-fn put(n: u32, oy: u32, ox: u32, o: u32, val: f32) {
-    if (oy < p.out_h && ox < p.out_w) {
-        var r = val;
-        if (p.relu != 0u) {
-            r = max(r, 0.0);
-        }
-        y[p.out_base + ((n * p.out_h + oy) * p.out_w + ox) * p.out_cs + o] = r;
-    }
-}
-
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let o = idx % p.out_cs;
     let t = idx / p.out_cs;
-    let tx = t % p.tiles_w;
-    let r = t / p.tiles_w;
-    let ty = r % p.tiles_h;
-    let n = r / p.tiles_h;
-    let oy = 2u * ty;
-    let ox = 2u * tx;
+    let tile = tile_origin(t, 2u);
+    let n = tile.n;
+    let oy = tile.y;
+    let ox = tile.x;
     if (o >= p.out_c) {
         put(n, oy, ox, o, 0.0);
         put(n, oy, ox + 1u, o, 0.0);

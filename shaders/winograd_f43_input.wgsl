@@ -20,26 +20,6 @@
 const S: f32 = 1.4142135623730951;
 const H: f32 = 0.7071067811865476;
 
-struct WinoParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cin: u32, cig: u32, cog: u32, cog_pad: u32,
-    groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
-    in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: WinoParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> v: array<f32>;
-
-fn load(n: u32, iy: i32, ix: i32, c: u32) -> f32 {
-    if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
-        return 0.0;
-    }
-    return x[p.in_base + ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_cs + c];
-}
-
 // Bᵀ·d for one line d of 6 values; rows 1/2 and 3/4 share their even and odd halves:
 // (d4 − 2·d2) ∓ (S·d1 − H·d3) and (d4 − d2/2) ∓ (H·d1 − S·d3).
 fn bt(d: array<f32, 6>) -> array<f32, 6> {
@@ -57,24 +37,13 @@ fn bt(d: array<f32, 6>) -> array<f32, 6> {
     );
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let c = idx % p.cin;
     let t = idx / p.cin;
-    let tx = t % p.tiles_w;
-    let r = t / p.tiles_w;
-    let ty = r % p.tiles_h;
-    let n = r / p.tiles_h;
-    let y0 = i32(4u * ty) - 1;
-    let x0 = i32(4u * tx) - 1;
+    let tile = tile_origin(t, 4u);
+    let n = tile.n;
+    let y0 = i32(tile.y) - 1;
+    let x0 = i32(tile.x) - 1;
 
     // Bᵀ along s for every row of the patch: e[i] = Bᵀ·d[i].
     var e: array<array<f32, 6>, 6>;

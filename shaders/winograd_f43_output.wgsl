@@ -17,30 +17,6 @@
 const S: f32 = 1.4142135623730951;
 const H: f32 = 0.7071067811865476;
 
-struct WinoParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cin: u32, cig: u32, cog: u32, cog_pad: u32,
-    groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
-    in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: WinoParams;
-@group(0) @binding(1) var<storage, read> m: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-
-fn put(n: u32, oy: u32, ox: u32, o: u32, val: f32) {
-    if (oy < p.out_h && ox < p.out_w) {
-        var r = val;
-        if (p.relu != 0u) {
-            r = max(r, 0.0);
-        }
-        y[p.out_base + ((n * p.out_h + oy) * p.out_w + ox) * p.out_cs + o] = r;
-    }
-}
-
 // Aᵀ·q for one line q of 6 values, through the sums and differences of q1, q2 and q3, q4.
 fn at(q: array<f32, 6>) -> vec4<f32> {
     let sum12 = q[1] + q[2];
@@ -55,24 +31,13 @@ fn at(q: array<f32, 6>) -> vec4<f32> {
     );
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let idx = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (idx >= p.total) {
-        return;
-    }
+fn invocation(idx: u32) {
     let o = idx % p.out_cs;
     let t = idx / p.out_cs;
-    let tx = t % p.tiles_w;
-    let r = t / p.tiles_w;
-    let ty = r % p.tiles_h;
-    let n = r / p.tiles_h;
-    let oy = 4u * ty;
-    let ox = 4u * tx;
+    let tile = tile_origin(t, 4u);
+    let n = tile.n;
+    let oy = tile.y;
+    let ox = tile.x;
     if (o >= p.out_c) {
         for (var a = 0u; a < 4u; a++) {
             for (var b = 0u; b < 4u; b++) {

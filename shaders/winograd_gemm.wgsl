@@ -17,15 +17,6 @@ const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-struct WinoParams {
-    batch: u32, in_h: u32, in_w: u32, in_cs: u32,
-    out_h: u32, out_w: u32, out_cs: u32, out_c: u32,
-    cin: u32, cig: u32, cog: u32, cog_pad: u32,
-    groups: u32, tiles_h: u32, tiles_w: u32, tiles: u32,
-    in_base: u32, out_base: u32, relu: u32, total: u32,
-    m_tiles: u32, n_tiles: u32, positions: u32, pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: WinoParams;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read> u: array<vec4<f32>>;
@@ -45,16 +36,7 @@ fn store(row: u32, col0: u32, base: u32, val: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let tile = wg.y * nwg.x + wg.x;
-    if (tile >= p.total) {
-        return;
-    }
+fn tile_invocation(tile: u32, li: u32) {
     let mt = tile % p.m_tiles;
     var rest = tile / p.m_tiles;
     let nt = rest % p.n_tiles;

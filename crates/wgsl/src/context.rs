@@ -79,8 +79,10 @@ impl GpuContextOptions {
     }
 }
 
-/// What the context runs on, for reports (`Display` prints one line per field).
+/// What the context runs on, for reports (`Display` prints one line per field; with the `serde`
+/// feature it serializes as an object of the same field names, `subgroups` as `[min, max]`).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AdapterSummary {
     /// Adapter name, e.g. `NVIDIA H100 80GB HBM3` or `llvmpipe (LLVM 15.0.6, 256 bits)`.
     pub name: String,

@@ -1,17 +1,62 @@
-//! The shader table: every WGSL kernel of the top-level `shaders/` folder, compiled into the crate
-//! with `include_str!`, one kernel per file, each with a header comment giving its bindings,
-//! workgroup size and layout.
+//! The shader table: every WGSL kernel of the top-level `shaders/` folder (with the parts it
+//! shares from `shaders/common/`), compiled into the crate with `include_str!`, one kernel per
+//! file, each with a header comment giving its bindings, workgroup size and layout.
 
-/// Includes `shaders/NAME.wgsl` from the workspace root.
-macro_rules! shader_source {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shaders/",
-            $name,
-            ".wgsl"
-        ))
+/// The kernel table: for every [`Shader`] its file in `shaders/` and the shared parts from
+/// `shaders/common/` it is compiled with (uniform structs, the entry point). WGSL has no
+/// includes and its module-scope declarations may come in any order, so a shader's source is its
+/// file followed by its parts, concatenated at compile time.
+macro_rules! shader_table {
+    ($($shader:ident => $file:literal [$($part:literal),*],)*) => {
+        impl Shader {
+            /// The file name in `shaders/`, without `.wgsl`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Shader::$shader => $file,)*
+                }
+            }
+
+            /// The shared parts (files in `shaders/common/`, without `.wgsl`) appended to the
+            /// shader's file, in order.
+            pub fn parts(self) -> &'static [&'static str] {
+                match self {
+                    $(Shader::$shader => &[$($part),*],)*
+                }
+            }
+
+            /// The WGSL source: the shader's file, then its [`parts`](Self::parts).
+            pub fn source(self) -> &'static str {
+                match self {
+                    $(Shader::$shader => concat!(
+                        include_str!(concat!(
+                            env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $file, ".wgsl"
+                        )),
+                        $(include_str!(concat!(
+                            env!("CARGO_MANIFEST_DIR"), "/../../shaders/common/", $part, ".wgsl"
+                        )),)*
+                    ),)*
+                }
+            }
+        }
     };
+}
+
+shader_table! {
+    ConvNaive => "conv_naive" ["conv_params", "invocation"],
+    ConvDirect => "conv_direct" ["conv_params", "conv_vec4", "invocation"],
+    ConvGemm => "conv_gemm" ["conv_params", "conv_vec4", "tile_invocation"],
+    ConvGemmWide => "conv_gemm_wide" ["conv_params", "conv_vec4", "tile_invocation"],
+    WinogradF23Input => "winograd_f23_input" ["wino_params", "winograd_input", "invocation"],
+    WinogradGemm => "winograd_gemm" ["wino_params", "tile_invocation"],
+    WinogradF23Output => "winograd_f23_output" ["wino_params", "winograd_output", "invocation"],
+    WinogradF43Input => "winograd_f43_input" ["wino_params", "winograd_input", "invocation"],
+    WinogradF43Output => "winograd_f43_output" ["wino_params", "winograd_output", "invocation"],
+    NchwToNhwc => "layout_nchw_to_nhwc" ["layout_params", "invocation"],
+    NhwcToNchw => "layout_nhwc_to_nchw" ["layout_params", "invocation"],
+    Affine => "affine" ["invocation"],
+    GlobalAvgPool => "global_avg_pool" ["invocation"],
+    Linear => "linear" ["invocation"],
+    ScaleChannels => "scale_channels" ["invocation"],
 }
 
 /// One WGSL kernel (one file in `shaders/`, entry point `main`).
@@ -69,48 +114,6 @@ impl Shader {
         Shader::Linear,
         Shader::ScaleChannels,
     ];
-
-    /// The file name in `shaders/`, without `.wgsl`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shader::ConvNaive => "conv_naive",
-            Shader::ConvDirect => "conv_direct",
-            Shader::ConvGemm => "conv_gemm",
-            Shader::ConvGemmWide => "conv_gemm_wide",
-            Shader::WinogradF23Input => "winograd_f23_input",
-            Shader::WinogradGemm => "winograd_gemm",
-            Shader::WinogradF23Output => "winograd_f23_output",
-            Shader::WinogradF43Input => "winograd_f43_input",
-            Shader::WinogradF43Output => "winograd_f43_output",
-            Shader::NchwToNhwc => "layout_nchw_to_nhwc",
-            Shader::NhwcToNchw => "layout_nhwc_to_nchw",
-            Shader::Affine => "affine",
-            Shader::GlobalAvgPool => "global_avg_pool",
-            Shader::Linear => "linear",
-            Shader::ScaleChannels => "scale_channels",
-        }
-    }
-
-    /// The WGSL source.
-    pub fn source(self) -> &'static str {
-        match self {
-            Shader::ConvNaive => shader_source!("conv_naive"),
-            Shader::ConvDirect => shader_source!("conv_direct"),
-            Shader::ConvGemm => shader_source!("conv_gemm"),
-            Shader::ConvGemmWide => shader_source!("conv_gemm_wide"),
-            Shader::WinogradF23Input => shader_source!("winograd_f23_input"),
-            Shader::WinogradGemm => shader_source!("winograd_gemm"),
-            Shader::WinogradF23Output => shader_source!("winograd_f23_output"),
-            Shader::WinogradF43Input => shader_source!("winograd_f43_input"),
-            Shader::WinogradF43Output => shader_source!("winograd_f43_output"),
-            Shader::NchwToNhwc => shader_source!("layout_nchw_to_nhwc"),
-            Shader::NhwcToNchw => shader_source!("layout_nhwc_to_nchw"),
-            Shader::Affine => shader_source!("affine"),
-            Shader::GlobalAvgPool => shader_source!("global_avg_pool"),
-            Shader::Linear => shader_source!("linear"),
-            Shader::ScaleChannels => shader_source!("scale_channels"),
-        }
-    }
 
     /// Pipeline-overridable constants the shader declares (`override NAME: u32`), each of which
     /// must be given a value in [`Specialization`].
@@ -204,6 +207,27 @@ mod tests {
         let mut table: Vec<String> = Shader::ALL.iter().map(|s| s.name().to_owned()).collect();
         table.sort();
         assert_eq!(files, table);
+    }
+
+    #[test]
+    fn every_common_part_is_used() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/common");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("shaders/common/ exists")
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".wgsl").map(str::to_owned)
+            })
+            .collect();
+        files.sort();
+        let mut used: Vec<String> = Shader::ALL
+            .iter()
+            .flat_map(|s| s.parts())
+            .map(|p| (*p).to_owned())
+            .collect();
+        used.sort();
+        used.dedup();
+        assert_eq!(files, used);
     }
 
     #[test]

@@ -155,7 +155,7 @@ enum Direction {
     ToHost,
 }
 
-/// Uniform block of the layout shaders.
+/// Uniform block of the layout shaders (`shaders/common/layout_params.wgsl`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 struct LayoutParams {

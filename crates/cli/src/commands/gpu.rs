@@ -4,8 +4,7 @@
 
 use crate::error::CliError;
 use clap::{Args, Subcommand};
-use reparam_wgsl::{AdapterSummary, GpuContext, GpuContextOptions};
-use serde::Serialize;
+use reparam_wgsl::{GpuContext, GpuContextOptions};
 use std::io::Write;
 
 /// Arguments of `reparam gpu`.
@@ -49,51 +48,6 @@ pub(crate) fn context() -> Result<GpuContext, CliError> {
         .map_err(|e| CliError::from_gpu("cannot start the GPU", &e))
 }
 
-/// `AdapterSummary` as a JSON object (the same field names).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AdapterJson {
-    /// Adapter name.
-    pub name: String,
-    /// Backend (`Vulkan`).
-    pub backend: String,
-    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software), ...
-    pub device_type: String,
-    /// Driver name and version.
-    pub driver: String,
-    /// Timestamp queries at pass boundaries.
-    pub timestamps: bool,
-    /// Timestamp queries inside passes too.
-    pub timestamps_inside_passes: bool,
-    /// `SHADER_F16` is available.
-    pub shader_f16: bool,
-    /// Subgroup size range `[min, max]`, or `null` without subgroups.
-    pub subgroups: Option<[u32; 2]>,
-    /// `max_storage_buffer_binding_size`, bytes.
-    pub max_storage_binding: u64,
-    /// `max_buffer_size`, bytes.
-    pub max_buffer: u64,
-    /// `max_compute_workgroup_storage_size`, bytes.
-    pub max_workgroup_storage: u32,
-}
-
-impl From<&AdapterSummary> for AdapterJson {
-    fn from(s: &AdapterSummary) -> Self {
-        Self {
-            name: s.name.clone(),
-            backend: s.backend.clone(),
-            device_type: s.device_type.clone(),
-            driver: s.driver.clone(),
-            timestamps: s.timestamps,
-            timestamps_inside_passes: s.timestamps_inside_passes,
-            shader_f16: s.shader_f16,
-            subgroups: s.subgroups.map(|(lo, hi)| [lo, hi]),
-            max_storage_binding: s.max_storage_binding,
-            max_buffer: s.max_buffer,
-            max_workgroup_storage: s.max_workgroup_storage,
-        }
-    }
-}
-
 /// `AdapterSummary::device_type` of a software rasterizer (lavapipe, llvmpipe).
 pub(crate) const SOFTWARE_DEVICE_TYPE: &str = "Cpu";
 
@@ -102,7 +56,7 @@ pub fn info(args: &GpuInfoArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let ctx = context()?;
     let summary = ctx.summary();
     if args.json {
-        let json = serde_json::to_string_pretty(&AdapterJson::from(summary))
+        let json = serde_json::to_string_pretty(summary)
             .expect("the summary serializes: plain numbers and strings");
         writeln!(out, "{json}")?;
     } else {
@@ -147,7 +101,7 @@ mod tests {
         let Some(ctx) = reparam_wgsl::test_support::shared_context() else {
             return;
         };
-        let json = serde_json::to_value(AdapterJson::from(ctx.summary())).unwrap();
+        let json = serde_json::to_value(ctx.summary()).unwrap();
         for key in [
             "name",
             "backend",

@@ -157,10 +157,12 @@ pub struct GpuConv2dPlan {
     tuning: Vec<(GpuKernel, f64)>,
 }
 
-/// Uniform block of the conv shaders (`ConvParams` in `conv_*.wgsl`).
+/// The first eight fields of both uniform blocks (`batch, in_h, in_w, in_cs, out_h, out_w,
+/// out_cs, out_c` in WGSL): the images of a chunk, the input and output sizes and their channel
+/// strides. `#[repr(C)]` of `u32`s, so nesting it keeps the flat WGSL layout.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-struct ConvParams {
+struct IoShape {
     batch: u32,
     in_h: u32,
     in_w: u32,
@@ -169,6 +171,31 @@ struct ConvParams {
     out_w: u32,
     out_cs: u32,
     out_c: u32,
+}
+
+impl IoShape {
+    /// `images` images of `input` (NHWC, its channel stride) into `output`.
+    fn new(images: usize, input: &GpuTensor, output: &GpuTensor) -> Self {
+        let [_, _, h, w] = input.shape();
+        let [_, cout, oh, ow] = output.shape();
+        Self {
+            batch: images as u32,
+            in_h: h as u32,
+            in_w: w as u32,
+            in_cs: input.channel_stride() as u32,
+            out_h: oh as u32,
+            out_w: ow as u32,
+            out_cs: output.channel_stride() as u32,
+            out_c: cout as u32,
+        }
+    }
+}
+
+/// Uniform block of the conv shaders (`shaders/common/conv_params.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct ConvParams {
+    io: IoShape,
     cig: u32,
     cog: u32,
     cog_pad: u32,
@@ -183,18 +210,11 @@ struct ConvParams {
     total: u32,
 }
 
-/// Uniform block of the Winograd shaders (`WinoParams` in `winograd_*.wgsl`).
+/// Uniform block of the Winograd shaders (`shaders/common/wino_params.wgsl`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 struct WinoParams {
-    batch: u32,
-    in_h: u32,
-    in_w: u32,
-    in_cs: u32,
-    out_h: u32,
-    out_w: u32,
-    out_cs: u32,
-    out_c: u32,
+    io: IoShape,
     cin: u32,
     cig: u32,
     cog: u32,
@@ -450,7 +470,7 @@ impl GpuConv2dPlan {
     ) -> Result<Vec<Dispatch>, GpuError> {
         let s = &self.spec;
         let [n, _, h, w] = input.shape();
-        let [_, cout, oh, ow] = output.shape();
+        let [_, _, oh, ow] = output.shape();
         let (in_cs, out_cs) = (input.channel_stride(), output.channel_stride());
         let (in_img, out_img) = ((h * w * in_cs) as u64, (oh * ow * out_cs) as u64);
         let chunks = split(ctx, n, &[("input", in_img), ("output", out_img)])?;
@@ -489,14 +509,7 @@ impl GpuConv2dPlan {
                 }
             };
             let params = ConvParams {
-                batch: images as u32,
-                in_h: h as u32,
-                in_w: w as u32,
-                in_cs: in_cs as u32,
-                out_h: oh as u32,
-                out_w: ow as u32,
-                out_cs: out_cs as u32,
-                out_c: cout as u32,
+                io: IoShape::new(images, input, output),
                 cig: s.in_per_group() as u32,
                 cog: s.out_per_group() as u32,
                 cog_pad: cp as u32,
@@ -571,14 +584,7 @@ impl GpuConv2dPlan {
             let tiles = images * tiles_img;
             let (m_tiles, n_tiles) = (tiles.div_ceil(GEMM_TILE), cp.div_ceil(GEMM_TILE));
             let base = WinoParams {
-                batch: images as u32,
-                in_h: h as u32,
-                in_w: w as u32,
-                in_cs: in_cs as u32,
-                out_h: oh as u32,
-                out_w: ow as u32,
-                out_cs: out_cs as u32,
-                out_c: cout as u32,
+                io: IoShape::new(images, input, output),
                 cin: cin as u32,
                 cig: s.in_per_group() as u32,
                 cog: s.out_per_group() as u32,
@@ -596,65 +602,51 @@ impl GpuConv2dPlan {
                 positions: positions as u32,
                 pad1: 0,
             };
+            // The three passes, each with its own `total` (invocations or workgroups) and the
+            // buffers after the uniform.
             let input_total = (tiles * cin) as u64;
-            let u_in = uniform_buffer(
-                ctx,
-                &WinoParams {
-                    total: input_total as u32,
-                    ..base
-                },
-            );
-            dispatches.push(Dispatch::new(
-                ctx,
-                variant.input,
-                &none,
-                input_total.div_ceil(64),
-                &[
-                    u_in.as_entire_binding(),
-                    in_win.bind(input.buffer()),
-                    v.as_entire_binding(),
-                ],
-            )?);
             let gemm_total = (m_tiles * n_tiles * s.groups * positions) as u64;
-            let u_gemm = uniform_buffer(
-                ctx,
-                &WinoParams {
-                    total: gemm_total as u32,
-                    ..base
-                },
-            );
-            dispatches.push(Dispatch::new(
-                ctx,
-                Shader::WinogradGemm,
-                &none,
-                gemm_total,
-                &[
-                    u_gemm.as_entire_binding(),
-                    v.as_entire_binding(),
-                    self.weights.as_entire_binding(),
-                    m.as_entire_binding(),
-                ],
-            )?);
             let out_total = (tiles * out_cs) as u64;
-            let u_out = uniform_buffer(
-                ctx,
-                &WinoParams {
-                    total: out_total as u32,
-                    ..base
-                },
-            );
-            dispatches.push(Dispatch::new(
-                ctx,
-                variant.output,
-                &none,
-                out_total.div_ceil(64),
-                &[
-                    u_out.as_entire_binding(),
-                    m.as_entire_binding(),
-                    self.bias.as_entire_binding(),
-                    out_win.bind(output.buffer()),
-                ],
-            )?);
+            let passes = [
+                (
+                    variant.input,
+                    input_total,
+                    input_total.div_ceil(64),
+                    vec![in_win.bind(input.buffer()), v.as_entire_binding()],
+                ),
+                (
+                    Shader::WinogradGemm,
+                    gemm_total,
+                    gemm_total,
+                    vec![
+                        v.as_entire_binding(),
+                        self.weights.as_entire_binding(),
+                        m.as_entire_binding(),
+                    ],
+                ),
+                (
+                    variant.output,
+                    out_total,
+                    out_total.div_ceil(64),
+                    vec![
+                        m.as_entire_binding(),
+                        self.bias.as_entire_binding(),
+                        out_win.bind(output.buffer()),
+                    ],
+                ),
+            ];
+            for (shader, total, workgroups, buffers) in passes {
+                let uniform = uniform_buffer(
+                    ctx,
+                    &WinoParams {
+                        total: total as u32,
+                        ..base
+                    },
+                );
+                let mut bindings = vec![uniform.as_entire_binding()];
+                bindings.extend(buffers);
+                dispatches.push(Dispatch::new(ctx, shader, &none, workgroups, &bindings)?);
+            }
         }
         Ok(dispatches)
     }

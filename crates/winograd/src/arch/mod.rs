@@ -147,19 +147,26 @@ pub(crate) fn block_kind<K: Kernels>(block: RegisterBlock, main: RegisterBlock) 
 
 /// Implements [`Kernels`] for a token: `isa_kernels!(Token, feature = "f1,f2", main = (columns,
 /// oc_vecs), alt = (columns, 3), direct = (columns, oc_vecs)[, first = (columns, oc_vecs)])`.
-/// Without `feature`, no `#[target_feature]` is applied (the scalar path). Each entry point
-/// instantiates the generic body for its family's main block (`main` for Winograd, `direct` for
-/// direct convolution), the alternative block and one column narrower each; the optional
-/// first-layer block ([`Kernels::FIRST`]) gets a direct-convolution entry point of its own.
+/// Without `feature` the entry points are plain `#[inline]` functions (the scalar path). Each
+/// entry point instantiates the generic body for its family's main block (`main` for Winograd,
+/// `direct` for direct convolution), the alternative block and one column narrower each; the
+/// optional first-layer block ([`Kernels::FIRST`]) gets a direct-convolution entry point of its
+/// own.
 macro_rules! isa_kernels {
-    ($token:ident, feature = $feature:literal, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal) $(, first = ($fc:literal, $fr:literal))?) => {
+    ($token:ident, feature = $feature:literal, $($blocks:tt)*) => {
+        crate::arch::isa_kernels!(@impl $token, [target_feature(enable = $feature)], target, $($blocks)*);
+    };
+    ($token:ident, $($blocks:tt)*) => {
+        crate::arch::isa_kernels!(@impl $token, [inline], portable, $($blocks)*);
+    };
+    (@impl $token:ident, $attr:tt, $entry:ident, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal) $(, first = ($fc:literal, $fr:literal))?) => {
         mod entry {
             use super::$token;
             use crate::arch::{BlockKind, RegisterBlock, block_kind};
             use crate::kernels::{self, DirectJob, GemmJob, InputJob};
             use crate::transforms::Variant;
 
-            #[target_feature(enable = $feature)]
+            #$attr
             pub(super) fn winograd_input(
                 tok: $token,
                 block: RegisterBlock,
@@ -186,7 +193,7 @@ macro_rules! isa_kernels {
                 }
             }
 
-            #[target_feature(enable = $feature)]
+            #$attr
             pub(super) fn winograd_gemm_output<W: crate::simd::Weight>(
                 tok: $token,
                 block: RegisterBlock,
@@ -213,7 +220,7 @@ macro_rules! isa_kernels {
                 }
             }
 
-            #[target_feature(enable = $feature)]
+            #$attr
             pub(super) fn direct(
                 tok: $token,
                 block: RegisterBlock,
@@ -235,7 +242,7 @@ macro_rules! isa_kernels {
             }
 
             $(
-            #[target_feature(enable = $feature)]
+            #$attr
             pub(super) fn direct_first(tok: $token, kernel: usize, job: DirectJob<'_>) {
                 kernels::direct::direct::<$token, $fc, $fr>(tok, kernel, job)
             }
@@ -265,8 +272,7 @@ macro_rules! isa_kernels {
                 job: &crate::kernels::InputJob<'_>,
                 v: &mut [f32],
             ) {
-                // SAFETY: `self` is a capability token, created only after detecting the features.
-                unsafe { entry::winograd_input(self, block, variant, job, v) }
+                crate::arch::call_entry!($entry, entry::winograd_input(self, block, variant, job, v))
             }
 
             fn winograd_gemm_output<W: crate::simd::Weight>(
@@ -275,8 +281,7 @@ macro_rules! isa_kernels {
                 variant: crate::transforms::Variant,
                 job: crate::kernels::GemmJob<'_, '_, W>,
             ) {
-                // SAFETY: `self` is a capability token, created only after detecting the features.
-                unsafe { entry::winograd_gemm_output(self, block, variant, job) }
+                crate::arch::call_entry!($entry, entry::winograd_gemm_output(self, block, variant, job))
             }
 
             fn direct(
@@ -287,92 +292,29 @@ macro_rules! isa_kernels {
             ) {
                 $(
                 if block == (crate::arch::RegisterBlock { columns: $fc, oc_vecs: $fr }) {
-                    // SAFETY: `self` is a capability token, created only after detecting the
-                    // features.
-                    return unsafe { entry::direct_first(self, kernel, job) };
+                    return crate::arch::call_entry!($entry, entry::direct_first(self, kernel, job));
                 }
                 )?
-                // SAFETY: `self` is a capability token, created only after detecting the features.
-                unsafe { entry::direct(self, block, kernel, job) }
-            }
-        }
-    };
-    ($token:ident, main = ($mc:literal, $mr:literal), alt = ($ac:literal, $ar:literal), direct = ($dc:literal, $dr:literal)) => {
-        impl crate::arch::Kernels for $token {
-            const MAIN: crate::arch::RegisterBlock = crate::arch::RegisterBlock {
-                columns: $mc,
-                oc_vecs: $mr,
-            };
-            const ALT: crate::arch::RegisterBlock = crate::arch::RegisterBlock {
-                columns: $ac,
-                oc_vecs: $ar,
-            };
-            const DIRECT: crate::arch::RegisterBlock = crate::arch::RegisterBlock {
-                columns: $dc,
-                oc_vecs: $dr,
-            };
-            const FIRST: Option<crate::arch::RegisterBlock> = None;
-
-            fn winograd_input(
-                self,
-                block: crate::arch::RegisterBlock,
-                variant: crate::transforms::Variant,
-                job: &crate::kernels::InputJob<'_>,
-                v: &mut [f32],
-            ) {
-                use crate::arch::{BlockKind, block_kind};
-                use crate::kernels::winograd::input_transform;
-                match block_kind::<$token>(block, <$token as crate::arch::Kernels>::MAIN) {
-                    BlockKind::Alt => input_transform::<$token, $ac>(self, variant, job, v),
-                    BlockKind::AltNarrow => {
-                        input_transform::<$token, { $ac - 1 }>(self, variant, job, v)
-                    }
-                    BlockKind::MainNarrow => {
-                        input_transform::<$token, { $mc - 1 }>(self, variant, job, v)
-                    }
-                    BlockKind::Main => input_transform::<$token, $mc>(self, variant, job, v),
-                }
-            }
-
-            fn winograd_gemm_output<W: crate::simd::Weight>(
-                self,
-                block: crate::arch::RegisterBlock,
-                variant: crate::transforms::Variant,
-                job: crate::kernels::GemmJob<'_, '_, W>,
-            ) {
-                use crate::arch::{BlockKind, block_kind};
-                use crate::kernels::winograd::gemm_output;
-                match block_kind::<$token>(block, <$token as crate::arch::Kernels>::MAIN) {
-                    BlockKind::Alt => gemm_output::<$token, $ac, $ar, W>(self, variant, job),
-                    BlockKind::AltNarrow => {
-                        gemm_output::<$token, { $ac - 1 }, $ar, W>(self, variant, job)
-                    }
-                    BlockKind::MainNarrow => {
-                        gemm_output::<$token, { $mc - 1 }, $mr, W>(self, variant, job)
-                    }
-                    BlockKind::Main => gemm_output::<$token, $mc, $mr, W>(self, variant, job),
-                }
-            }
-
-            fn direct(
-                self,
-                block: crate::arch::RegisterBlock,
-                kernel: usize,
-                job: crate::kernels::DirectJob<'_>,
-            ) {
-                use crate::arch::{BlockKind, block_kind};
-                use crate::kernels::direct::direct;
-                match block_kind::<$token>(block, <$token as crate::arch::Kernels>::DIRECT) {
-                    BlockKind::Alt => direct::<$token, $ac, $ar>(self, kernel, job),
-                    BlockKind::AltNarrow => direct::<$token, { $ac - 1 }, $ar>(self, kernel, job),
-                    BlockKind::MainNarrow => direct::<$token, { $dc - 1 }, $dr>(self, kernel, job),
-                    BlockKind::Main => direct::<$token, $dc, $dr>(self, kernel, job),
-                }
+                crate::arch::call_entry!($entry, entry::direct(self, block, kernel, job))
             }
         }
     };
 }
 pub(crate) use isa_kernels;
+
+/// Calls an [`isa_kernels!`] entry point: `target` ones carry `#[target_feature]` and are
+/// called inside `unsafe` (the token proves the features), `portable` ones (the scalar token's)
+/// are plain functions.
+macro_rules! call_entry {
+    (target, $call:expr) => {
+        // SAFETY: `self` is a capability token, created only after detecting the features.
+        unsafe { $call }
+    };
+    (portable, $call:expr) => {
+        $call
+    };
+}
+pub(crate) use call_entry;
 
 /// `Some` register block from `(columns, oc_vecs)`, or `None` without arguments (the optional
 /// `first` block of [`isa_kernels!`]).

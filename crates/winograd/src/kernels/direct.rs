@@ -120,13 +120,7 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
             for v in 0..K {
                 let w_tap = &w[(u * K + v) * c_len * rl..][..c_len * rl];
                 for (c, wk) in w_tap.chunks_exact(rl).enumerate() {
-                    let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                    for (acc_t, window) in acc.iter_mut().zip(&windows) {
-                        let x = s.splat(window[v * pitch + c]);
-                        for r in 0..R {
-                            acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
-                        }
-                    }
+                    rank1_update(s, &mut acc, wk, &windows, v * pitch + c);
                 }
             }
         }
@@ -139,6 +133,28 @@ fn first_layer<S: Simd, const NT: usize, const R: usize>(s: S, job: DirectJob<'_
             (p0 - first) * l,
             NT.min(end - p0),
         );
+    }
+}
+
+/// One reduction step of a register block, the rank-1 update
+/// `acc[t][r] += w[r] · inputs[t][at]` for the `NT` pixels `t` and the `R` weight vectors
+/// `w[r] = wk[r·L .. (r + 1)·L]` of one input channel (each pixel's input value broadcast to
+/// every lane). No closure for the input: see the note above [`first_layer`].
+#[inline(always)]
+fn rank1_update<S: Simd, const NT: usize, const R: usize>(
+    s: S,
+    acc: &mut [[S::V; R]; NT],
+    wk: &[f32],
+    inputs: &[&[f32]; NT],
+    at: usize,
+) {
+    let l = S::LANES;
+    let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
+    for (acc_t, input) in acc.iter_mut().zip(inputs) {
+        let x = s.splat(input[at]);
+        for r in 0..R {
+            acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
+        }
     }
 }
 
@@ -298,13 +314,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize, const CLIP
                         }
                         for lane in 0..l {
                             let wk = &w_block[lane * rl..][..rl];
-                            let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                            for (acc_t, px) in acc.iter_mut().zip(&pixels) {
-                                let x = s.splat(px[lane]);
-                                for r in 0..R {
-                                    acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
-                                }
-                            }
+                            rank1_update(s, &mut acc, wk, &pixels, lane);
                         }
                     }
                     continue;
@@ -333,13 +343,7 @@ fn direct_k<S: Simd, const K: usize, const NT: usize, const R: usize, const CLIP
                         if step0 + i < prefetch_steps {
                             s.prefetch_l2(next_w, (first_line + step0 + i) * LINE_FLOATS);
                         }
-                        let wv: [S::V; R] = std::array::from_fn(|r| s.load(&wk[r * l..]));
-                        for (acc_t, px) in acc.iter_mut().zip(&pixels) {
-                            let x = s.splat(px[lane]);
-                            for r in 0..R {
-                                acc_t[r] = s.mul_add(wv[r], x, acc_t[r]);
-                            }
-                        }
+                        rank1_update(s, &mut acc, wk, &pixels, lane);
                     }
                 }
             }

@@ -62,42 +62,45 @@ pub fn pad_channels(values: impl IntoIterator<Item = f32>, lanes: usize, pad: f3
     v
 }
 
-/// `y[n,c,p] = scale[c]·x[n,c,p] + shift[c]` (inference batch norm). `scale` and `shift` hold
-/// `blocks·lanes` values, zero beyond the real channels.
-pub fn affine(x: &[f32], y: &mut [f32], scale: &[f32], shift: &[f32], plane: usize, lanes: usize) {
-    let blocks = scale.len() / lanes;
-    let plane_len = plane * lanes;
+/// Calls `f(b, y_plane, x_plane)` for every plane of `plane_len` floats (one channel block of
+/// one image) in parallel, with `b` the plane's channel block (its index modulo `blocks`).
+fn for_each_plane(
+    x: &[f32],
+    y: &mut [f32],
+    plane_len: usize,
+    blocks: usize,
+    f: impl Fn(usize, &mut [f32], &[f32]) + Sync + Send,
+) {
     y.par_chunks_mut(plane_len)
         .zip(x.par_chunks(plane_len))
         .enumerate()
         .with_min_len(planes_per_task(plane_len))
-        .for_each(|(i, (yp, xp))| {
-            let b = i % blocks;
-            let (t, s) = (&scale[b * lanes..][..lanes], &shift[b * lanes..][..lanes]);
-            for (yv, xv) in yp.chunks_exact_mut(lanes).zip(xp.chunks_exact(lanes)) {
-                for l in 0..lanes {
-                    yv[l] = t[l] * xv[l] + s[l];
-                }
+        .for_each(|(i, (yp, xp))| f(i % blocks, yp, xp));
+}
+
+/// `y[n,c,p] = scale[c]·x[n,c,p] + shift[c]` (inference batch norm). `scale` and `shift` hold
+/// `blocks·lanes` values, zero beyond the real channels.
+pub fn affine(x: &[f32], y: &mut [f32], scale: &[f32], shift: &[f32], plane: usize, lanes: usize) {
+    for_each_plane(x, y, plane * lanes, scale.len() / lanes, |b, yp, xp| {
+        let (t, s) = (&scale[b * lanes..][..lanes], &shift[b * lanes..][..lanes]);
+        for (yv, xv) in yp.chunks_exact_mut(lanes).zip(xp.chunks_exact(lanes)) {
+            for l in 0..lanes {
+                yv[l] = t[l] * xv[l] + s[l];
             }
-        });
+        }
+    });
 }
 
 /// `y[n,c,p] = s[c]·x[n,c,p]` (`s` holds `blocks·lanes` values, zero beyond the channels).
 fn scale_channels(x: &[f32], y: &mut [f32], s: &[f32], plane: usize, lanes: usize) {
-    let blocks = s.len() / lanes;
-    let plane_len = plane * lanes;
-    y.par_chunks_mut(plane_len)
-        .zip(x.par_chunks(plane_len))
-        .enumerate()
-        .with_min_len(planes_per_task(plane_len))
-        .for_each(|(i, (yp, xp))| {
-            let t = &s[(i % blocks) * lanes..][..lanes];
-            for (yv, xv) in yp.chunks_exact_mut(lanes).zip(xp.chunks_exact(lanes)) {
-                for l in 0..lanes {
-                    yv[l] = t[l] * xv[l];
-                }
+    for_each_plane(x, y, plane * lanes, s.len() / lanes, |b, yp, xp| {
+        let t = &s[b * lanes..][..lanes];
+        for (yv, xv) in yp.chunks_exact_mut(lanes).zip(xp.chunks_exact(lanes)) {
+            for l in 0..lanes {
+                yv[l] = t[l] * xv[l];
             }
-        });
+        }
+    });
 }
 
 /// `y = a + b` elementwise.
