@@ -1,6 +1,6 @@
 // common/conv_params.wgsl — the uniform of the direct and implicit-GEMM convolutions
 // (conv_naive, conv_direct, conv_gemm, conv_gemm_wide); mirrors `ConvParams` in
-// crates/wgsl/src/conv/mod.rs field for field.
+// crates/wgsl/src/conv/mod.rs field for field (the first eight there in `IoShape`).
 
 struct ConvParams {
     batch: u32, in_h: u32, in_w: u32, in_cs: u32,

@@ -1,5 +1,6 @@
 // common/wino_params.wgsl — the uniform of the Winograd input transforms, the transform-domain
-// GEMM and the output transforms; mirrors `WinoParams` in crates/wgsl/src/conv/mod.rs.
+// GEMM and the output transforms; mirrors `WinoParams` in crates/wgsl/src/conv/mod.rs (the first
+// eight fields there in `IoShape`).
 
 struct WinoParams {
     batch: u32, in_h: u32, in_w: u32, in_cs: u32,

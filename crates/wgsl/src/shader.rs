@@ -193,33 +193,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_shader_file_is_in_the_table() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .expect("shaders/ exists")
+    /// The `.wgsl` files of `shaders/<sub>` (names without the suffix), sorted.
+    fn wgsl_files(sub: &str) -> Vec<String> {
+        let dir = format!("{}/../../shaders/{sub}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .filter_map(|e| {
                 let name = e.ok()?.file_name().into_string().ok()?;
                 name.strip_suffix(".wgsl").map(str::to_owned)
             })
             .collect();
         files.sort();
+        files
+    }
+
+    #[test]
+    fn every_shader_file_is_in_the_table() {
         let mut table: Vec<String> = Shader::ALL.iter().map(|s| s.name().to_owned()).collect();
         table.sort();
-        assert_eq!(files, table);
+        assert_eq!(wgsl_files(""), table);
     }
 
     #[test]
     fn every_common_part_is_used() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/common");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .expect("shaders/common/ exists")
-            .filter_map(|e| {
-                let name = e.ok()?.file_name().into_string().ok()?;
-                name.strip_suffix(".wgsl").map(str::to_owned)
-            })
-            .collect();
-        files.sort();
         let mut used: Vec<String> = Shader::ALL
             .iter()
             .flat_map(|s| s.parts())
@@ -227,7 +223,7 @@ mod tests {
             .collect();
         used.sort();
         used.dedup();
-        assert_eq!(files, used);
+        assert_eq!(wgsl_files("common"), used);
     }
 
     #[test]
